@@ -1,0 +1,199 @@
+"""Cost of one PseudoLangevin move against one bare minibatch gradient.
+
+Model: the paper's MLP, 100 inputs -> hidden widths -> 10 outputs, ReLU after every layer
+(logits too), Normal(0, 1) priors on each weight and bias (sites W1, b1, ...), categorical
+likelihood on P = 100,000 KSpin-like examples (10 random +-1 references in d = 100, entries
+flipped with probability 0.355), minibatch B = 128 of a full-data plate.
+
+Every time is per iteration, by differencing: a jitted loop of n iterations (n traced, one
+compilation) is timed at n1 and n2, and (t2 - t1) / (n2 - n1) cancels the fixed costs; the
+median over repeats is reported, repeats of the rows interleaved against outside load.
+
+- bare grad: ``jax.value_and_grad(potential_fn)(z, key_i)``, the kernel's own minibatch
+  potential, fresh key per step, ``z += 0 * grad`` carried so nothing is hoisted or dropped;
+- pL move: ``kernel.sample(state, (X, y), {})`` after ``kernel.init`` (no sigma^2 re-estimate
+  in the window: its amortised cost, draws x bare grad per 5,000 or 50,000 moves, is apart);
+- normal noise: the move's own noise draw, ``standard_normal_like`` over all parameters;
+- MCMC: ``MCMC(kernel, num_warmup=0, num_samples=n, progress_bar=...).run`` timed whole,
+  from the same state (``post_warmup_state``: the eager ``kernel.init`` is not repeated).
+  Without a progress bar every call recompiles the loop; that cost is in both timings and
+  cancels (the fixed s/call column shows it). With a bar one warm-up call compiles.
+
+Run: cd /work/main && PYTHONPATH=. python benchmarks/move_overhead.py [--sizes 1e4 1e5 1e6]
+[--quick] (default 1e5, ~5 min on 2 cores); writes benchmarks/results/move_overhead.md.
+"""
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from jax import lax, random
+from numpyro.infer import MCMC
+from numpyro.infer.initialization import init_to_uniform
+
+from numpyro_pl import PseudoLangevin
+from numpyro_pl.dynamics import standard_normal_like
+from numpyro_pl.potential import minibatch_potential
+
+SIZES = {"1e4": [50, 100], "1e5": [500, 100], "1e6": [5000, 100]}
+WINDOWS = [(200, 1200), (300, 2300)]  # (n1, n2) of the jitted loops and of MCMC.run
+D, K, P, B, FLIP, TEMPERATURE = 100, 10, 100_000, 128, 0.355, 1.0
+
+
+def kspin_data(key):
+    k_ref, k_lab, k_flip = random.split(key, 3)
+    refs = random.rademacher(k_ref, (K, D), jnp.float32)
+    y = random.randint(k_lab, (P,), 0, K)
+    return refs[y] * jnp.where(random.bernoulli(k_flip, FLIP, (P, D)), -1.0, 1.0), y
+
+
+def mlp_model(widths):
+    dims = [D, *widths, K]
+
+    def model(X, y):
+        layers = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True), 1):
+            W = numpyro.sample(f"W{i}", dist.Normal(0, 1).expand([a, b]).to_event(2))
+            layers.append((W, numpyro.sample(f"b{i}", dist.Normal(0, 1).expand([b]).to_event(1))))
+        with numpyro.plate("data", X.shape[0]) as idx:
+            h = X[idx]
+            for W, b in layers:
+                h = jax.nn.relu(h @ W + b)
+            numpyro.sample("y", dist.Categorical(logits=h), obs=y[idx])
+
+    return model
+
+
+def per_iteration(run, n1, n2):
+    """(seconds per iteration, fixed seconds per call) from timing ``run(n1)``, ``run(n2)``."""
+    t = [time.perf_counter(), run(n1), time.perf_counter(), run(n2), time.perf_counter()]
+    slope = ((t[4] - t[2]) - (t[2] - t[0])) / (n2 - n1)
+    return slope, t[2] - t[0] - n1 * slope
+
+
+def loop(body, carry0):
+    """``run(n)``: a jitted fori_loop of ``body(i, carry)`` over a traced n, blocking."""
+    f = jax.jit(lambda c, n: lax.fori_loop(0, n, body, c))
+    return lambda n: jax.block_until_ready(f(carry0, jnp.int32(n)))
+
+
+def mcmc_runner(mcmc, state, X, y):
+    """``run(n)``: ``mcmc.run`` for n samples from ``state``, skipping ``kernel.init``."""
+    mcmc.post_warmup_state = state
+
+    def run(n):
+        mcmc.num_samples = n
+        with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):  # tqdm
+            mcmc.run(random.key(3), X, y)
+        jax.block_until_ready((mcmc.last_state, mcmc.get_samples(True)))
+
+    return run
+
+
+def bench(name, quick):
+    model = mlp_model(SIZES[name])
+    X, y = kspin_data(random.key(42))
+    kernel = PseudoLangevin(model, batch_size=B, temperature=TEMPERATURE)
+    state = kernel.init(random.key(0), 0, None, (X, y), {})
+    n_params = sum(v.size for v in jax.tree.leaves(state.z))
+    draws = int(state.num_grad_evals) - 1
+    div = (10 if quick else 1) * (10 if n_params > 5e5 else 1)  # MCMC keeps every z: cap it
+    (n1, n2), (mc1, mc2) = [(max(10, a // div), max(60, b // div)) for a, b in WINDOWS]
+    reps, mc_reps = (2, 1) if quick else (5, 2)
+    gen = minibatch_potential(
+        random.key(1), model, model_args=(X, y), batch_size=B, init_strategy=init_to_uniform
+    ).potential_fn_gen
+
+    def bare_body(i, c):
+        z, acc = c
+        value, grad = jax.value_and_grad(gen(X, y))(z, random.fold_in(random.key(2), i))
+        return jax.tree.map(lambda w, g: w + 0.0 * g, z, grad), acc + value
+
+    def noise_body(i, acc):
+        noise = standard_normal_like(random.fold_in(random.key(2), i), state.z)
+        return acc + sum(jnp.sum(x) for x in jax.tree.leaves(noise))
+
+    runs = {
+        "grad": loop(bare_body, (state.z, jnp.float32(0))),
+        "move": loop(lambda i, s: kernel.sample(s, (X, y), {}), state),
+        "noise": loop(noise_body, jnp.float32(0)),
+    }
+    [run(1) for run in runs.values()]  # compile
+    est = [{k: per_iteration(run, n1, n2)[0] for k, run in runs.items()} for _ in range(reps)]
+    t = {k: 1e3 * statistics.median(e[k] for e in est) for k in runs}
+    if bool(jnp.any(runs["move"](n2).diverging)):
+        print(f"WARNING [{name}]: the chain diverged; move times are not representative")
+
+    for pb in (False, True):
+        run = mcmc_runner(MCMC(kernel, num_warmup=0, num_samples=mc1, progress_bar=pb), state, X, y)
+        if pb:  # compiles once per MCMC object; without a bar, each run() recompiles
+            run(mc1)
+        est = [per_iteration(run, mc1, mc2) for _ in range(mc_reps)]
+        t[f"mcmc{int(pb)}"], t[f"fixed{int(pb)}"] = map(statistics.median, zip(*est, strict=True))
+    print(f"done {name}", flush=True)
+    return dict(size=name, params=n_params, draws=draws, estimate_ms=draws * t["grad"], **t)
+
+
+def markdown(head, body):
+    return "\n".join([f"| {head} |", "|---" + "|---:" * head.count("|") + "|", *body]) + "\n"
+
+
+def tables(rows):
+    main = markdown(
+        "size | N params | B | bare grad ms | pL move ms | move/grad | normal-noise ms "
+        "| MCMC(progress_bar=False) ms/move | MCMC(progress_bar=True) ms/move "
+        "| MCMC.run fixed s/call (False / True)",
+        [
+            f"| {r['size']} | {r['params']:,} | {B} | {r['grad']:.3f} | {r['move']:.3f} "
+            f"| {r['move'] / r['grad']:.2f} | {r['noise']:.3f} | {1e3 * r['mcmc0']:.3f} "
+            f"| {1e3 * r['mcmc1']:.3f} | {r['fixed0']:.1f} / {r['fixed1']:.1f} |"
+            for r in rows
+        ],
+    )
+    reest = markdown(
+        "size | draws per estimate | one estimate ms | every 5,000 moves | every 50,000 moves",
+        [
+            f"| {r['size']} | {r['draws']} | {r['estimate_ms']:.0f} "
+            f"| {2e-2 * r['estimate_ms'] / r['move']:.1f}% of a move "
+            f"| {2e-3 * r['estimate_ms'] / r['move']:.2f}% of a move |"
+            for r in rows
+        ],
+    )
+    return f"{main}\nAmortised sigma^2 re-estimation (one estimate = draws x bare grad):\n\n{reest}"
+
+
+def machine():
+    cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line]
+    return (
+        f"- nproc: {len(os.sched_getaffinity(0))}; CPU: {(cpu or ['?'])[0]}; load average at "
+        f"start: {os.getloadavg()[0]:.2f}\n- jax {jax.__version__} ({jax.default_backend()}), "
+        f"numpyro {numpyro.__version__}, Python {sys.version.split()[0]}\n"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["1e5"])
+    parser.add_argument("--quick", action="store_true", help="small n, fewer repeats")
+    args = parser.parse_args()
+    header, command = machine(), " ".join(["cd /work/main && PYTHONPATH=. python", *sys.argv])
+    text = tables([bench(name, args.quick) for name in args.sizes])
+    print(text)
+    out = Path(__file__).parent / "results" / "move_overhead.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        f"# PseudoLangevin move overhead\n\n{header}- command: `{command}`\n"
+        f"- T = {TEMPERATURE}, P = {P:,}, medians of differenced loop timings\n\n{text}"
+    )
+
+
+if __name__ == "__main__":
+    main()

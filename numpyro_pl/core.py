@@ -1,0 +1,294 @@
+r"""
+The pure functional core of the pseudo-Langevin sampler, in the shape of NumPyro's
+:func:`~numpyro.infer.hmc.hmc`: :func:`pl` returns a pair ``(init_kernel, sample_kernel)``
+of functions that are jit- and vmap-able and carry all their state in :class:`PLState`.
+
+One call of ``sample_kernel`` is one move: one minibatch gradient (see
+:mod:`numpyro_pl.dynamics`), plus, when the schedule says so, a re-estimate of the
+minibatch noise and of the masses (see :mod:`numpyro_pl.noise`).
+"""
+
+from typing import Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax, random
+
+from numpyro_pl.dynamics import (
+    drift,
+    kick,
+    kinetic_energy,
+    standard_normal_like,
+    start_half_momentum,
+)
+from numpyro_pl.noise import (
+    MassState,
+    ScheduleState,
+    estimate_grad_var,
+    mass_adaptation,
+    reestimation_schedule,
+)
+from numpyro_pl.types import ArrayTree, PRNGKey
+
+__all__ = ["PLState", "pl"]
+
+
+class PLState(NamedTuple):
+    """State of the pseudo-Langevin chain. Fields that hold one value per parameter have the
+    structure of ``z``.
+
+    - **i** - number of moves made so far (warmup included).
+    - **z** - unconstrained latent values :math:`w`.
+    - **momentum** - the half-kicked momentum :math:`\\pi` carried between moves (the block
+      variable of the OBABO splitting, not the physical momentum :math:`p`).
+    - **z_grad** - the minibatch gradient :math:`g` at ``z`` used by the last move.
+    - **potential_energy** - the minibatch potential energy :math:`U` at ``z`` (the minibatch
+      estimate of the negative log joint; the N/B scale comes from the plate).
+    - **kinetic_energy** - :math:`K = \\sum_i \\mathbb{E}[p_i^2]/(2M_i)`, the expected kinetic
+      energy of the physical momentum at the end of the move.
+    - **kinetic_temperature** - :math:`2K/n`, which averages to the target temperature.
+    - **mass** - fictitious masses :math:`M_i`.
+    - **grad_var** - the latest estimate of the minibatch gradient variance
+      :math:`\\sigma_i^2`.
+    - **noise_ratio** - per-component noise ratios :math:`r_i`.
+    - **mean_noise_ratio** - mean of ``noise_ratio`` over all components.
+    - **schedule** - a :class:`~numpyro_pl.noise.ScheduleState`: the current interval between
+      re-estimates and the moves left before the next one.
+    - **num_grad_evals** - cumulative number of minibatch gradients, including those spent on
+      estimating :math:`\\sigma^2`.
+    - **diverging** - whether this move produced a non-finite potential or kinetic energy.
+    - **rng_key** - random key for the next move.
+    """
+
+    i: jax.Array
+    z: ArrayTree
+    momentum: ArrayTree
+    z_grad: ArrayTree
+    potential_energy: jax.Array
+    kinetic_energy: jax.Array
+    kinetic_temperature: jax.Array
+    mass: ArrayTree
+    grad_var: ArrayTree
+    noise_ratio: ArrayTree
+    mean_noise_ratio: jax.Array
+    schedule: ScheduleState
+    num_grad_evals: jax.Array
+    diverging: jax.Array
+    rng_key: PRNGKey
+
+
+def _tree_mean(tree) -> jax.Array:
+    leaves = jax.tree.leaves(tree)
+    return sum(jnp.sum(x) for x in leaves) / sum(jnp.size(x) for x in leaves)
+
+
+def _tree_size(tree) -> int:
+    return sum(jnp.size(x) for x in jax.tree.leaves(tree))
+
+
+def pl(
+    potential_fn: Optional[Callable] = None,
+    potential_fn_gen: Optional[Callable] = None,
+    *,
+    temperature: float = 1.0,
+    step_size: float = 1.0,
+    friction: float = 0.1,
+    noise_ratio: float = 0.01,
+    max_noise_ratio: Optional[float] = None,
+    reset_prob: float = 0.1,
+    min_grad_var_draws: int = 100,
+    max_grad_var_draws: int = 1000,
+    grad_var_rtol: float = 0.1,
+    grad_var_floor: float = 1e-8,
+    reestimate_interval: int = 5000,
+    warmup_reestimate_interval: int = 100,
+    reestimate_interval_step: int = 5000,
+    max_reestimate_interval: int = 50000,
+    adapt_after_warmup: bool = True,
+    compensate_minibatch_noise: bool = True,
+    chain_axis_name: Optional[str] = None,
+):
+    r"""Build the pseudo-Langevin transition as a pair of pure functions.
+
+    :param potential_fn: stochastic potential ``potential_fn(z, rng_key)``, an unbiased
+        minibatch estimate of :math:`U(z)` whose minibatch is chosen by ``rng_key``.
+    :param potential_fn_gen: alternatively, ``potential_fn_gen(*model_args, **model_kwargs)``
+        returning such a function (NumPyro's ``dynamic_args`` convention).
+
+    :param chain_axis_name: the ``axis_name`` under which ``sample_kernel`` is vmapped over
+        chains, if it is. The re-estimate then runs as one real branch, taken when any chain
+        is due (and applied to those chains only). Without it, ``vmap`` would turn the branch
+        into a select that computes a re-estimate on every move.
+
+    The remaining arguments are those of :class:`~numpyro_pl.PseudoLangevin`, which documents
+    each one and its symbol in the paper. Arguments are not validated here.
+
+    :return: ``(init_kernel, sample_kernel)``:
+
+        - ``init_kernel(init_params, num_warmup, rng_key, model_args=(), model_kwargs=None)``
+          estimates :math:`\sigma^2` at ``init_params``, sets the masses and draws the first
+          momentum; returns a :class:`PLState`.
+        - ``sample_kernel(state, model_args=(), model_kwargs=None)`` makes one move.
+
+    **Example**
+
+    .. doctest::
+
+        >>> import jax, jax.numpy as jnp
+        >>> from numpyro_pl.core import pl
+        >>> # a harmonic well U = w^2/2 whose gradient carries noise of variance 0.1
+        >>> def potential_fn(z, key):
+        ...     return 0.5 * z**2 + jnp.sqrt(0.1) * jax.random.normal(key) * z
+        >>> init_kernel, sample_kernel = pl(potential_fn, temperature=1.0)
+        >>> state = init_kernel(jnp.array(0.0), 0, jax.random.key(0))
+        >>> state = jax.jit(sample_kernel)(state)
+        >>> int(state.i), int(state.num_grad_evals) >= 102
+        (1, True)
+    """
+    if max_noise_ratio is None:
+        max_noise_ratio = noise_ratio
+    mass_init, mass_update = mass_adaptation(
+        temperature=temperature,
+        step_size=step_size,
+        friction=friction,
+        noise_ratio=noise_ratio,
+        max_noise_ratio=max_noise_ratio,
+        reset_prob=reset_prob,
+    )
+    schedule_init, schedule_tick, schedule_update = reestimation_schedule(
+        initial_interval=reestimate_interval,
+        interval_step=reestimate_interval_step,
+        max_interval=max_reestimate_interval,
+        rtol=grad_var_rtol,
+        warmup_interval=warmup_reestimate_interval,
+    )
+    dyn = dict(temperature=temperature, step_size=step_size, friction=friction)
+    warmup_steps = None
+
+    def compensated(grad_var):
+        if compensate_minibatch_noise:
+            return grad_var
+        return jax.tree.map(jnp.zeros_like, grad_var)
+
+    def get_potential(model_args, model_kwargs):
+        if potential_fn_gen is None:
+            return potential_fn
+        return potential_fn_gen(*model_args, **(model_kwargs or {}))
+
+    def estimate(pe_fn, z, rng_key):
+        return estimate_grad_var(
+            jax.grad(pe_fn),
+            z,
+            rng_key,
+            min_draws=min_grad_var_draws,
+            max_draws=max_grad_var_draws,
+            rtol=grad_var_rtol,
+            floor=grad_var_floor,
+        )
+
+    def energies(momentum, grad, mass, grad_var, z):
+        kinetic = kinetic_energy(momentum, grad, mass, compensated(grad_var), **dyn)
+        return kinetic, 2.0 * kinetic / _tree_size(z)
+
+    def init_kernel(init_params, num_warmup, rng_key, model_args=(), model_kwargs=None):
+        nonlocal warmup_steps
+        warmup_steps = num_warmup
+        pe_fn = get_potential(model_args, model_kwargs)
+        key_grad, key_estimate, key_momentum, rng_key = random.split(rng_key, 4)
+        pe, grad = jax.value_and_grad(pe_fn)(init_params, key_grad)
+        estimate_ = estimate(pe_fn, init_params, key_estimate)
+        mass_state = mass_init(estimate_.grad_var)
+        momentum = start_half_momentum(
+            key_momentum, grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
+        )
+        kinetic, kinetic_temp = energies(
+            momentum, grad, mass_state.mass, mass_state.grad_var, init_params
+        )
+        return PLState(
+            i=jnp.zeros((), jnp.int32),
+            z=init_params,
+            momentum=momentum,
+            z_grad=grad,
+            potential_energy=pe,
+            kinetic_energy=kinetic,
+            kinetic_temperature=kinetic_temp,
+            mass=mass_state.mass,
+            grad_var=mass_state.grad_var,
+            noise_ratio=mass_state.noise_ratio,
+            mean_noise_ratio=_tree_mean(mass_state.noise_ratio),
+            schedule=schedule_init(num_warmup > 0),
+            num_grad_evals=1 + estimate_.num_draws,
+            diverging=~(jnp.isfinite(pe) & jnp.isfinite(kinetic)),
+            rng_key=rng_key,
+        )
+
+    def reestimate(state: PLState, pe_fn, rng_key, warmup) -> PLState:
+        """New sigma^2 at ``state.z``, then masses and schedule; during warmup every
+        component is reset to ``noise_ratio`` and every momentum redrawn."""
+        key_estimate, key_mass, key_momentum = random.split(rng_key, 3)
+        estimate_ = estimate(pe_fn, state.z, key_estimate)
+        mass_state, redraw = mass_update(
+            MassState(state.mass, state.grad_var, state.noise_ratio),
+            estimate_.grad_var,
+            key_mass,
+            force_reset=warmup,
+        )
+        fresh = start_half_momentum(
+            key_momentum, state.z_grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
+        )
+        schedule = schedule_update(state.schedule, state.grad_var, mass_state.grad_var, warmup)
+        # the last warmup estimate hands over to the reference schedule
+        schedule = jax.tree.map(
+            lambda a, b: jnp.where(state.i == warmup_steps, a, b), schedule_init(False), schedule
+        )
+        return state._replace(
+            momentum=jax.tree.map(jnp.where, redraw, fresh, state.momentum),
+            mass=mass_state.mass,
+            grad_var=mass_state.grad_var,
+            noise_ratio=mass_state.noise_ratio,
+            mean_noise_ratio=_tree_mean(mass_state.noise_ratio),
+            schedule=schedule,
+            num_grad_evals=state.num_grad_evals + estimate_.num_draws,
+        )
+
+    def sample_kernel(state: PLState, model_args=(), model_kwargs=None) -> PLState:
+        pe_fn = get_potential(model_args, model_kwargs)
+        rng_key, key_batch, key_noise, key_adapt = random.split(state.rng_key, 4)
+        z = drift(state.z, state.momentum, state.mass, step_size)
+        pe, grad = jax.value_and_grad(pe_fn)(z, key_batch)
+        noise = standard_normal_like(key_noise, grad)
+        momentum = kick(state.momentum, grad, state.mass, compensated(state.grad_var), noise, **dyn)
+        schedule, due = schedule_tick(state.schedule)
+        warmup = state.i < warmup_steps
+        due = due | (state.i + 1 == warmup_steps)
+        if not adapt_after_warmup:
+            due = due & warmup
+        state = state._replace(
+            i=state.i + 1,
+            z=z,
+            momentum=momentum,
+            z_grad=grad,
+            potential_energy=pe,
+            schedule=schedule,
+            num_grad_evals=state.num_grad_evals + 1,
+            rng_key=rng_key,
+        )
+        any_due = (
+            due if chain_axis_name is None else lax.psum(due.astype(jnp.int32), chain_axis_name) > 0
+        )
+
+        def reestimate_due(state):
+            new = reestimate(state, pe_fn, key_adapt, warmup)
+            return jax.tree.map(lambda a, b: jnp.where(due, a, b), new, state)
+
+        state = lax.cond(any_due, reestimate_due, lambda s: s, state)
+        kinetic, kinetic_temp = energies(
+            state.momentum, state.z_grad, state.mass, state.grad_var, state.z
+        )
+        return state._replace(
+            kinetic_energy=kinetic,
+            kinetic_temperature=kinetic_temp,
+            diverging=~(jnp.isfinite(pe) & jnp.isfinite(kinetic)),
+        )
+
+    return init_kernel, sample_kernel

@@ -1,0 +1,249 @@
+r"""
+Measuring the minibatch gradient noise and adapting the masses to it.
+
+Three pieces, each a pure function or an Optax-style ``(init, update)`` pair with explicit
+state, none of which knows about NumPyro models:
+
+- :func:`estimate_grad_var`: the reference estimator of :math:`\sigma_i^2`, the variance of
+  the minibatch gradient over the choice of minibatch at a frozen position.
+- :func:`mass_adaptation`: the masses :math:`M_i` and per-component noise ratios
+  :math:`r_i` after each new estimate, with the ``reset_prob`` (:math:`p_\mathrm{reset}`)
+  reset and the ``max_noise_ratio`` (:math:`r_\mathrm{max}`) clamp.
+- :func:`reestimation_schedule`: when to re-estimate (``adj_step`` in the reference code).
+
+All follow the reference implementation described in ``method.md`` of
+Zambon, Caruso, Zecchina and Tiana, arXiv:2603.15367.
+"""
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax, random
+
+from numpyro_pl.dynamics import mass_from_grad_var
+from numpyro_pl.types import ArrayTree, PRNGKey
+
+__all__ = [
+    "GradVarEstimate",
+    "estimate_grad_var",
+    "within_relative_tolerance",
+    "MassState",
+    "mass_adaptation",
+    "ScheduleState",
+    "reestimation_schedule",
+]
+
+
+def within_relative_tolerance(new: ArrayTree, old: ArrayTree, rtol) -> jax.Array:
+    r"""Whether :math:`|\sqrt{\sigma^2_\mathrm{new}/\sigma^2_\mathrm{old}} - 1| \le` ``rtol``
+    for every component: the standard deviations agree to ``rtol``."""
+    leaf_ok = jax.tree.map(lambda a, b: jnp.all(jnp.abs(jnp.sqrt(a / b) - 1.0) <= rtol), new, old)
+    return jnp.all(jnp.stack(jax.tree.leaves(leaf_ok)))
+
+
+class GradVarEstimate(NamedTuple):
+    """Result of :func:`estimate_grad_var`."""
+
+    #: :math:`\sigma_i^2`, floored at ``floor``; same structure as ``z``.
+    grad_var: ArrayTree
+    #: number of minibatch gradients spent on the estimate.
+    num_draws: jax.Array
+
+
+class _WelfordState(NamedTuple):
+    count: jax.Array
+    mean: ArrayTree
+    m2: ArrayTree
+
+
+def _welford_update(state: _WelfordState, grad: ArrayTree) -> _WelfordState:
+    count = state.count + 1
+    delta = jax.tree.map(lambda g, m: g - m, grad, state.mean)
+    mean = jax.tree.map(lambda m, d: m + d / count, state.mean, delta)
+    m2 = jax.tree.map(lambda s, d, g, m: s + d * (g - m), state.m2, delta, grad, mean)
+    return _WelfordState(count, mean, m2)
+
+
+def _welford_variance(state: _WelfordState, floor) -> ArrayTree:
+    return jax.tree.map(lambda s: jnp.maximum(s / (state.count - 1), floor), state.m2)
+
+
+def estimate_grad_var(
+    grad_fn: Callable[[ArrayTree, PRNGKey], ArrayTree],
+    z: ArrayTree,
+    rng_key: PRNGKey,
+    *,
+    min_draws: int = 100,
+    max_draws: int = 1000,
+    rtol: float = 0.1,
+    floor: float = 1e-8,
+) -> GradVarEstimate:
+    r"""Estimate the per-component variance of a stochastic gradient at a frozen ``z``.
+
+    Draws ``min_draws`` independent minibatch gradients :math:`g(z)` and takes the sample
+    variance of each component (a running Welford update, so no gradient is stored). It then
+    adds ``min_draws`` more draws at a time until every standard deviation has moved by at
+    most ``rtol`` since the previous round
+    (:math:`|\sqrt{\sigma^2_\mathrm{new}/\sigma^2_\mathrm{old}} - 1| \le` ``rtol``), or until
+    ``max_draws`` is reached. The result is floored at ``floor``.
+
+    :param grad_fn: ``grad_fn(z, rng_key)``, one minibatch gradient; the key picks the
+        minibatch.
+    :param z: the frozen position.
+    :param rng_key: key for the minibatch draws.
+    :return: a :class:`GradVarEstimate`.
+
+    **Example**
+
+    .. doctest::
+
+        >>> import jax, jax.numpy as jnp
+        >>> from numpyro_pl.noise import estimate_grad_var
+        >>> grad_fn = lambda z, key: z + 0.5 * jax.random.normal(key, z.shape)
+        >>> est = estimate_grad_var(grad_fn, jnp.zeros(3), jax.random.key(0), max_draws=3000)
+        >>> bool(jnp.allclose(est.grad_var, 0.25, rtol=0.2)), int(est.num_draws) >= 200
+        (True, True)
+    """
+    zeros = jax.tree.map(jnp.zeros_like, z)
+
+    def one_round(state: _WelfordState, key):
+        def body(carry, k):
+            return _welford_update(carry, grad_fn(z, k)), None
+
+        state, _ = lax.scan(body, state, random.split(key, min_draws))
+        return state
+
+    def cond_fn(carry):
+        state, _, converged, _ = carry
+        return (~converged) & (state.count + min_draws <= max_draws)
+
+    def body_fn(carry):
+        state, var_old, _, key = carry
+        key, key_round = random.split(key)
+        state = one_round(state, key_round)
+        var_new = _welford_variance(state, floor)
+        return state, var_new, within_relative_tolerance(var_new, var_old, rtol), key
+
+    key, key_first = random.split(rng_key)
+    first = one_round(_WelfordState(jnp.zeros((), jnp.int32), zeros, zeros), key_first)
+    carry = (first, _welford_variance(first, floor), jnp.array(False), key)
+    state, grad_var, _, _ = lax.while_loop(cond_fn, body_fn, carry)
+    return GradVarEstimate(grad_var, state.count)
+
+
+class MassState(NamedTuple):
+    """State of :func:`mass_adaptation`; every field has the structure of ``z``."""
+
+    #: fictitious masses :math:`M_i`.
+    mass: ArrayTree
+    #: the latest estimate of :math:`\sigma_i^2` that the masses were matched to.
+    grad_var: ArrayTree
+    #: per-component noise ratios :math:`r_i = \sigma_i^2 \Delta t^2 / (4 M_i T m_1^2)`.
+    noise_ratio: ArrayTree
+
+
+def mass_adaptation(
+    *,
+    temperature: float,
+    step_size: float,
+    friction: float,
+    noise_ratio: float,
+    max_noise_ratio: float,
+    reset_prob: float,
+):
+    r"""Masses matched to the measured minibatch noise, as an ``(init, update)`` pair.
+
+    ``init(grad_var)`` sets every :math:`r_i = r` (``noise_ratio``) and
+    :math:`M_i = \sigma_i^2 \Delta t^2/(4 r T m_1^2)`.
+
+    ``update(state, grad_var_new, rng_key, force_reset=False)`` follows the reference
+    re-estimation rule:
+
+    - with probability ``reset_prob`` (:math:`p_\mathrm{reset}`), or always when
+      ``force_reset`` is true (the warmup does this), it re-initialises every
+      component from ``grad_var_new`` and asks for every momentum to be redrawn;
+    - otherwise it keeps :math:`M_i` and sets
+      :math:`r_i \leftarrow r_i \sigma^2_{i,\mathrm{new}} / \sigma^2_{i,\mathrm{old}}`; where
+      :math:`r_i > r_\mathrm{max}` (``max_noise_ratio``) it clamps :math:`r_i = r_\mathrm{max}`,
+      sets :math:`M_i = \sigma_i^2 \Delta t^2 / (4 T m_1^2 r_\mathrm{max})` and asks for that
+      momentum to be redrawn.
+
+    It returns ``(new_state, redraw)``, where ``redraw`` is a boolean PyTree marking the
+    momenta to redraw. The white-noise amplitudes follow from ``mass`` and ``grad_var``
+    (:mod:`numpyro_pl.dynamics`), so they are recomputed implicitly.
+    """
+
+    def init(grad_var: ArrayTree) -> MassState:
+        ratio = jax.tree.map(lambda s: jnp.full_like(s, noise_ratio), grad_var)
+        mass = mass_from_grad_var(grad_var, ratio, temperature, step_size, friction)
+        return MassState(mass, grad_var, ratio)
+
+    def update(state: MassState, grad_var_new: ArrayTree, rng_key: PRNGKey, force_reset=False):
+        def reset(_):
+            redraw = jax.tree.map(lambda s: jnp.ones(jnp.shape(s), bool), grad_var_new)
+            return init(grad_var_new), redraw
+
+        def rescale(_):
+            ratio = jax.tree.map(
+                lambda r, new, old: r * new / old, state.noise_ratio, grad_var_new, state.grad_var
+            )
+            redraw = jax.tree.map(lambda r: r > max_noise_ratio, ratio)
+            ratio = jax.tree.map(lambda r: jnp.minimum(r, max_noise_ratio), ratio)
+            clamped_mass = mass_from_grad_var(grad_var_new, ratio, temperature, step_size, friction)
+            mass = jax.tree.map(jnp.where, redraw, clamped_mass, state.mass)
+            return MassState(mass, grad_var_new, ratio), redraw
+
+        do_reset = force_reset | random.bernoulli(rng_key, reset_prob)
+        return lax.cond(do_reset, reset, rescale, None)
+
+    return init, update
+
+
+class ScheduleState(NamedTuple):
+    """State of :func:`reestimation_schedule`."""
+
+    #: current interval between two estimates, in moves (``adj_step`` in the reference).
+    interval: jax.Array
+    #: moves left before the next estimate.
+    countdown: jax.Array
+
+
+def reestimation_schedule(
+    *,
+    initial_interval: int = 5000,
+    interval_step: int = 5000,
+    max_interval: int = 50000,
+    rtol: float = 0.1,
+    warmup_interval: int = 100,
+):
+    r"""When to re-estimate :math:`\sigma^2`, as ``(init, tick, update)``.
+
+    - ``init(warmup)`` schedules the first re-estimate: ``warmup_interval`` moves ahead
+      during warmup, ``initial_interval`` moves ahead otherwise.
+    - ``tick(state)`` counts one move and returns ``(state, due)``.
+    - ``update(state, grad_var_old, grad_var_new, warmup)`` is called after an estimate.
+
+      * During warmup the interval doubles (windows of 100, 200, 400, ... moves), so that the
+        masses follow the chain while it relaxes from its initial values.
+      * After warmup this is the reference rule (``adj_step``): if no standard deviation moved
+        by more than ``rtol`` the interval grows by ``interval_step``, up to
+        ``max_interval``; otherwise it drops back to ``initial_interval``.
+    """
+
+    def init(warmup=False) -> ScheduleState:
+        interval = jnp.where(warmup, warmup_interval, initial_interval).astype(jnp.int32)
+        return ScheduleState(interval, interval)
+
+    def tick(state: ScheduleState):
+        countdown = state.countdown - 1
+        return state._replace(countdown=countdown), countdown <= 0
+
+    def update(state: ScheduleState, grad_var_old, grad_var_new, warmup=False) -> ScheduleState:
+        stable = within_relative_tolerance(grad_var_new, grad_var_old, rtol)
+        grown = jnp.where(stable, jnp.minimum(state.interval + interval_step, max_interval),
+                          initial_interval)
+        interval = jnp.where(warmup, 2 * state.interval, grown).astype(jnp.int32)
+        return ScheduleState(interval, interval)
+
+    return init, tick, update

@@ -1,0 +1,42 @@
+"""Tempered models: the same target for NUTS/HMC as for ``PseudoLangevin(temperature=T)``."""
+
+import functools
+import math
+import numbers
+
+from numpyro.handlers import scale
+
+__all__ = ["tempered"]
+
+
+def tempered(model, temperature):
+    r"""Scale the log joint of ``model`` by :math:`1/T`.
+
+    ``NUTS(tempered(model, T))`` samples :math:`\propto \exp(-U/T)`, the distribution that
+    ``PseudoLangevin(model, temperature=T)`` targets. The returned model takes the same
+    arguments as ``model``. At ``T = 1`` it is ``model`` itself.
+
+    :param model: a NumPyro model.
+    :param float temperature: :math:`T > 0`.
+
+    **Example**
+
+    .. doctest::
+
+        >>> import jax, numpyro, numpyro.distributions as dist
+        >>> from numpyro.infer.util import log_density
+        >>> from numpyro_pl import tempered
+        >>> def model():
+        ...     numpyro.sample("x", dist.Normal(0.0, 1.0))
+        >>> lp, _ = log_density(tempered(model, 0.5), (), {}, {"x": 1.0})
+        >>> round(float(lp), 4)  # 2 * log N(1 | 0, 1)
+        -2.8379
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"`temperature` must be a real number, got {type(temperature).__name__}.")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"`temperature` must be positive and finite, got {temperature!r}.")
+    if temperature == 1:
+        return model
+    scaled = scale(model, scale=1.0 / temperature)
+    return functools.wraps(model)(lambda *args, **kwargs: scaled(*args, **kwargs))

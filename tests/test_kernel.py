@@ -1,0 +1,199 @@
+"""The PseudoLangevin kernel inside NumPyro's MCMC driver: chain methods, thinning,
+progress bar, pickling, determinism, continuation, extra fields and the model forms."""
+
+import pickle
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.infer import MCMC
+
+from numpyro_pl import PLState, PseudoLangevin
+
+N, D, B = 500, 3, 50
+FAST = dict(reestimate_interval=50, min_grad_var_draws=20, max_grad_var_draws=60)
+EXTRA = (
+    "potential_energy",
+    "kinetic_energy",
+    "kinetic_temperature",
+    "mean_noise_ratio",
+    "num_grad_evals",
+)
+
+
+def logistic(X, y=None):
+    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
+    with numpyro.plate("data", X.shape[0]) as idx:
+        numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=None if y is None else y[idx])
+
+
+def logistic_declared(X, y):
+    """The same model, subsampling itself (form (a))."""
+    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
+    with numpyro.plate("data", X.shape[0], subsample_size=B):
+        batch_X = numpyro.subsample(X, event_dim=1)
+        batch_y = numpyro.subsample(y, event_dim=0)
+        numpyro.sample("y", dist.Bernoulli(logits=batch_X @ w), obs=batch_y)
+
+
+def two_datasets(X, y, X2, y2):
+    """Two independent likelihoods in two subsampled plates."""
+    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
+    with numpyro.plate("first", X.shape[0]) as idx:
+        numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=y[idx])
+    with numpyro.plate("second", X2.shape[0], subsample_size=20) as idx:
+        numpyro.sample("y2", dist.Bernoulli(logits=X2[idx] @ w), obs=y2[idx])
+
+
+@pytest.fixture(scope="module")
+def data():
+    key_x, key_y = jax.random.split(jax.random.key(0))
+    X = jax.random.normal(key_x, (N, D))
+    y = jax.random.bernoulli(key_y, jax.nn.sigmoid(X @ jnp.array([1.0, -1.0, 0.5])))
+    return X, y.astype(jnp.float32)
+
+
+def run(data, num_chains=1, chain_method="sequential", seed=0, **mcmc_kwargs):
+    kwargs = dict(num_warmup=60, num_samples=100, progress_bar=False)
+    kwargs.update(mcmc_kwargs)
+    mcmc = MCMC(
+        PseudoLangevin(logistic, batch_size=B, **FAST),
+        num_chains=num_chains,
+        chain_method=chain_method,
+        **kwargs,
+    )
+    mcmc.run(jax.random.key(seed), *data, extra_fields=EXTRA)
+    return mcmc
+
+
+@pytest.fixture(scope="module")
+def sequential(data):
+    return run(data, num_chains=2)
+
+
+@pytest.mark.parametrize("chain_method", ["vectorized", "parallel"])
+def test_chain_methods_agree_with_sequential(data, sequential, chain_method):
+    mcmc = run(data, num_chains=2, chain_method=chain_method)
+    expected = sequential.get_samples(group_by_chain=True)["w"]
+    got = mcmc.get_samples(group_by_chain=True)["w"]
+    assert got.shape == (2, 100, D)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_same_key_gives_identical_samples(data, sequential):
+    again = run(data, num_chains=2)
+    np.testing.assert_array_equal(again.get_samples()["w"], sequential.get_samples()["w"])
+    other = run(data, num_chains=2, seed=1)
+    assert not np.allclose(other.get_samples()["w"], sequential.get_samples()["w"])
+
+
+def test_thinning_keeps_every_kth_sample(data):
+    full = run(data).get_samples()["w"]
+    thinned = run(data, thinning=4).get_samples()["w"]
+    np.testing.assert_array_equal(thinned, full[3::4])
+
+
+def test_extra_fields(data, sequential):
+    fields = sequential.get_extra_fields(group_by_chain=True)
+    for name in EXTRA:
+        assert fields[name].shape == (2, 100), name
+        assert np.all(np.isfinite(fields[name])), name
+    np.testing.assert_allclose(
+        fields["kinetic_temperature"], 2 * fields["kinetic_energy"] / D, rtol=1e-5
+    )
+    grads = fields["num_grad_evals"]
+    # one gradient per move, plus the estimates of sigma^2 (at init and on the schedule)
+    assert np.all(np.diff(grads, axis=1) >= 1)
+    assert np.all(grads[:, -1] >= 160 + 2 * FAST["min_grad_var_draws"])
+    assert np.all((fields["mean_noise_ratio"] > 0) & (fields["mean_noise_ratio"] <= 0.01 + 1e-7))
+    assert not np.any(sequential.get_extra_fields()["diverging"])
+
+
+def test_state_is_a_documented_namedtuple(sequential):
+    state = sequential.last_state
+    assert isinstance(state, PLState)
+    for field in ("i", "z", "momentum", "potential_energy", "mass", "grad_var",
+                  "noise_ratio", "num_grad_evals", "rng_key"):
+        assert field in PLState._fields
+        assert f"**{field}**" in PLState.__doc__
+
+
+def test_post_warmup_state_continuation(data):
+    first = run(data)
+    first.post_warmup_state = first.last_state
+    first.run(first.post_warmup_state.rng_key, *data)
+    assert int(first.last_state.i) == 60 + 200
+    # continuing from the state is the same as one longer run
+    longer = run(data, num_samples=200)
+    np.testing.assert_allclose(
+        first.get_samples()["w"][-1], longer.get_samples()["w"][-1], rtol=1e-5
+    )
+
+
+def test_pickle_kernel_and_mcmc(data, sequential):
+    kernel = pickle.loads(pickle.dumps(sequential.sampler))
+    assert kernel.temperature == 1.0 and kernel.model is logistic
+    mcmc = pickle.loads(pickle.dumps(sequential))
+    np.testing.assert_array_equal(mcmc.get_samples()["w"], sequential.get_samples()["w"])
+    mcmc.post_warmup_state = mcmc.last_state
+    mcmc.run(mcmc.post_warmup_state.rng_key, *data)  # rebuilds the dropped closures
+    assert mcmc.get_samples()["w"].shape == (200, D)
+
+
+def test_progress_bar_and_diagnostics_string(data, capsys):
+    with_bar = run(data, progress_bar=True)
+    without = run(data)
+    np.testing.assert_allclose(with_bar.get_samples()["w"], without.get_samples()["w"], rtol=1e-5)
+    text = with_bar.sampler.get_diagnostics_str(with_bar.last_state)
+    assert "kin. temp." in text and "U_mb" in text
+
+
+def test_model_declaring_subsample_size(data):
+    kernel = PseudoLangevin(logistic_declared, **FAST)
+    mcmc = MCMC(kernel, num_warmup=50, num_samples=50, progress_bar=False)
+    mcmc.run(jax.random.key(0), *data)
+    assert kernel.plates == {"data": (N, B)}
+    assert mcmc.get_samples()["w"].shape == (50, D)
+
+
+def test_several_subsampled_plates(data):
+    X, y = data
+    kernel = PseudoLangevin(two_datasets, batch_size=B, plate_name="first", **FAST)
+    mcmc = MCMC(kernel, num_warmup=50, num_samples=50, progress_bar=False)
+    mcmc.run(jax.random.key(0), X, y, X[:100], y[:100])
+    assert kernel.plates == {"first": (N, B), "second": (100, 20)}
+    assert np.all(np.isfinite(mcmc.get_samples()["w"]))
+
+
+def test_potential_fn_interface():
+    def potential_fn(z, rng_key):
+        noise = jax.random.normal(rng_key, z["x"].shape)
+        return 0.5 * jnp.sum(z["x"] ** 2) + jnp.sum(noise * z["x"])
+
+    kernel = PseudoLangevin(potential_fn=potential_fn, **FAST)
+    mcmc = MCMC(kernel, num_warmup=20, num_samples=30, progress_bar=False)
+    mcmc.run(jax.random.key(0), init_params={"x": jnp.zeros(4)})
+    assert mcmc.get_samples()["x"].shape == (30, 4)
+
+
+def test_arviz_conversion(sequential):
+    az = pytest.importorskip("arviz")
+    idata = az.from_numpyro(sequential)
+    assert idata.posterior["w"].shape[:2] == (2, 100)
+    assert "w" in str(az.summary(idata).index[0])
+
+
+def test_nonfinite_move_is_reported(data):
+    """A move that produces a non-finite potential is flagged and warned about."""
+    kernel = PseudoLangevin(logistic, batch_size=B, **FAST)
+    mcmc = MCMC(kernel, num_warmup=0, num_samples=3, progress_bar=False)
+    mcmc.run(jax.random.key(0), *data)
+    state = mcmc.last_state._replace(z={"w": jnp.full(D, jnp.nan)})
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        new = jax.jit(kernel.sample)(state, data, {})
+        jax.block_until_ready(new)
+        jax.effects_barrier()
+    assert bool(new.diverging)

@@ -1,0 +1,95 @@
+"""Bayesian linear regression with a conjugate Gaussian posterior, sampled by PseudoLangevin
+on minibatches and by NUTS on the full data, with the same, unchanged model.
+
+At temperature T the target exp(-U/T) is Gaussian with precision A/T and the posterior
+mean, where A = X'X/s^2 + I/tau^2. Means must fall within 4 Monte Carlo standard errors
+(MCSE = exact sd / sqrt(ESS)) and standard deviations within 10%.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.diagnostics import effective_sample_size
+from numpyro.infer import MCMC, NUTS
+
+from numpyro_pl import PseudoLangevin, tempered
+
+N, D, NOISE_SD, PRIOR_SD, BATCH = 2000, 3, 1.0, 1.0, 100
+
+
+def regression(X, y=None):
+    w = numpyro.sample("w", dist.Normal(0.0, PRIOR_SD).expand([X.shape[1]]).to_event(1))
+    b = numpyro.sample("b", dist.Normal(0.0, PRIOR_SD))
+    with numpyro.plate("data", X.shape[0]) as idx:
+        numpyro.sample("y", dist.Normal(X[idx] @ w + b, NOISE_SD), obs=y[idx])
+
+
+@pytest.fixture(scope="module")
+def data():
+    key_x, key_y = jax.random.split(jax.random.key(42))
+    X = jax.random.normal(key_x, (N, D))
+    y = X @ jnp.array([0.5, -1.0, 2.0]) + 0.3 + NOISE_SD * jax.random.normal(key_y, (N,))
+    return X, y
+
+
+def exact_posterior(X, y, temperature):
+    """Mean and sd of the tempered posterior over (w, b)."""
+    Xb = np.column_stack([np.asarray(X, np.float64), np.ones(N)])
+    precision = Xb.T @ Xb / NOISE_SD**2 + np.eye(D + 1) / PRIOR_SD**2
+    cov = np.linalg.inv(precision)
+    mean = cov @ Xb.T @ np.asarray(y, np.float64) / NOISE_SD**2
+    return mean, np.sqrt(temperature * np.diag(cov))
+
+
+def check_against_exact(samples, exact_mean, exact_sd):
+    """samples: (chains, draws, D + 1)."""
+    ess = np.asarray(effective_sample_size(np.asarray(samples)))
+    mcse = exact_sd / np.sqrt(ess)
+    assert np.all(ess > 100), f"too few effective samples to test: {ess}"
+    mean = samples.mean(axis=(0, 1))
+    sd = samples.reshape(-1, samples.shape[-1]).std(axis=0)
+    assert np.all(np.abs(mean - exact_mean) < 4 * mcse), (mean, exact_mean, mcse)
+    np.testing.assert_allclose(sd, exact_sd, rtol=0.10)
+
+
+def stacked(samples):
+    return np.concatenate([samples["w"], samples["b"][..., None]], axis=-1)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.3])
+def test_pseudo_langevin_matches_conjugate_posterior(data, temperature):
+    X, y = data
+    kernel = PseudoLangevin(regression, batch_size=BATCH, temperature=temperature)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=50_000,
+        num_samples=300_000,
+        thinning=20,
+        num_chains=4,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.key(0), X, y, extra_fields=("kinetic_temperature",))
+    samples = stacked(mcmc.get_samples(group_by_chain=True))
+    check_against_exact(samples, *exact_posterior(X, y, temperature))
+    kinetic = np.asarray(mcmc.get_extra_fields()["kinetic_temperature"])
+    assert abs(kinetic.mean() / temperature - 1) < 0.05
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.3])
+def test_nuts_runs_the_same_model(data, temperature):
+    X, y = data
+    mcmc = MCMC(
+        NUTS(tempered(regression, temperature)),
+        num_warmup=300,
+        num_samples=1000,
+        num_chains=2,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.key(1), X, y)
+    samples = stacked(mcmc.get_samples(group_by_chain=True))
+    check_against_exact(samples, *exact_posterior(X, y, temperature))
