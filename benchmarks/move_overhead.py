@@ -17,10 +17,11 @@ median over repeats is reported, repeats of the rows interleaved against outside
 - MCMC: ``MCMC(kernel, num_warmup=0, num_samples=n, progress_bar=...).run`` timed whole,
   from the same state (``post_warmup_state``: the eager ``kernel.init`` is not repeated).
   Without a progress bar every call recompiles the loop; that cost is in both timings and
-  cancels (the fixed s/call column shows it). With a bar one warm-up call compiles.
+  cancels (the fixed s/call column shows it). With a bar, warm-up calls compile each n.
 
-Run: cd /work/main && PYTHONPATH=. python benchmarks/move_overhead.py [--sizes 1e4 1e5 1e6]
-[--quick] (default 1e5, ~5 min on 2 cores); writes benchmarks/results/move_overhead.md.
+Run, from the repository root after ``pip install -e .``:
+    python benchmarks/move_overhead.py [--sizes 1e4 1e5 1e6] [--quick]
+(default 1e5, ~5 min on 2 cores); writes benchmarks/results/move_overhead.md.
 """
 
 import argparse
@@ -44,7 +45,7 @@ from numpyro_pl.dynamics import standard_normal_like
 from numpyro_pl.potential import minibatch_potential
 
 SIZES = {"1e4": [50, 100], "1e5": [500, 100], "1e6": [5000, 100]}
-WINDOWS = [(200, 1200), (300, 2300)]  # (n1, n2) of the jitted loops and of MCMC.run
+WINDOWS = [(100, 500), (300, 2300)]  # (n1, n2) of the jitted loops and of MCMC.run
 D, K, P, B, FLIP, TEMPERATURE = 100, 10, 100_000, 128, 0.355, 1.0
 
 
@@ -104,10 +105,9 @@ def bench(name, quick):
     kernel = PseudoLangevin(model, batch_size=B, temperature=TEMPERATURE)
     state = kernel.init(random.key(0), 0, None, (X, y), {})
     n_params = sum(v.size for v in jax.tree.leaves(state.z))
-    draws = int(state.num_grad_evals) - 1
     div = (10 if quick else 1) * (10 if n_params > 5e5 else 1)  # MCMC keeps every z: cap it
     (n1, n2), (mc1, mc2) = [(max(10, a // div), max(60, b // div)) for a, b in WINDOWS]
-    reps, mc_reps = (2, 1) if quick else (5, 2)
+    reps, mc_reps = (2, 1) if quick else (12, 2)
     gen = minibatch_potential(
         random.key(1), model, model_args=(X, y), batch_size=B, init_strategy=init_to_uniform
     ).potential_fn_gen
@@ -134,12 +134,12 @@ def bench(name, quick):
 
     for pb in (False, True):
         run = mcmc_runner(MCMC(kernel, num_warmup=0, num_samples=mc1, progress_bar=pb), state, X, y)
-        if pb:  # compiles once per MCMC object; without a bar, each run() recompiles
-            run(mc1)
+        if pb:  # compiles once per MCMC object and n; without a bar, every run() recompiles
+            run(mc1), run(mc2)
         est = [per_iteration(run, mc1, mc2) for _ in range(mc_reps)]
         t[f"mcmc{int(pb)}"], t[f"fixed{int(pb)}"] = map(statistics.median, zip(*est, strict=True))
     print(f"done {name}", flush=True)
-    return dict(size=name, params=n_params, draws=draws, estimate_ms=draws * t["grad"], **t)
+    return dict(size=name, params=n_params, draws=int(state.num_grad_evals) - 1, **t)
 
 
 def markdown(head, body):
@@ -161,9 +161,9 @@ def tables(rows):
     reest = markdown(
         "size | draws per estimate | one estimate ms | every 5,000 moves | every 50,000 moves",
         [
-            f"| {r['size']} | {r['draws']} | {r['estimate_ms']:.0f} "
-            f"| {2e-2 * r['estimate_ms'] / r['move']:.1f}% of a move "
-            f"| {2e-3 * r['estimate_ms'] / r['move']:.2f}% of a move |"
+            f"| {r['size']} | {r['draws']} | {r['draws'] * r['grad']:.0f} "
+            f"| {2e-2 * r['draws'] * r['grad'] / r['move']:.1f}% of a move "
+            f"| {2e-3 * r['draws'] * r['grad'] / r['move']:.2f}% of a move |"
             for r in rows
         ],
     )
@@ -184,14 +184,15 @@ def main():
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["1e5"])
     parser.add_argument("--quick", action="store_true", help="small n, fewer repeats")
     args = parser.parse_args()
-    header, command = machine(), " ".join(["cd /work/main && PYTHONPATH=. python", *sys.argv])
+    header, command = machine(), " ".join(["python", *sys.argv])
     text = tables([bench(name, args.quick) for name in args.sizes])
     print(text)
     out = Path(__file__).parent / "results" / "move_overhead.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(
         f"# PseudoLangevin move overhead\n\n{header}- command: `{command}`\n"
-        f"- T = {TEMPERATURE}, P = {P:,}, medians of differenced loop timings\n\n{text}"
+        f"- load average at end: {os.getloadavg()[0]:.2f}; T = {TEMPERATURE}, P = {P:,}; "
+        f"medians of differenced timings\n\n{text}"
     )
 
 
