@@ -1,10 +1,31 @@
 """numpyro-pl: the pseudo-Langevin sampler of Zambon, Caruso, Zecchina and Tiana
 (arXiv:2603.15367) as a NumPyro MCMC kernel."""
 
+from numpyro_pl import datasets, models
 from numpyro_pl.core import PLState, pl
 from numpyro_pl.kernel import PseudoLangevin
+from numpyro_pl.models import (
+    bayesian_mlp,
+    mlp_forward,
+    num_params,
+    numpyro_to_paper,
+    paper_to_numpyro,
+)
 from numpyro_pl.tempering import tempered
 
 __version__ = "0.1.0"
 
-__all__ = ["PseudoLangevin", "PLState", "pl", "tempered", "__version__"]
+__all__ = [
+    "PseudoLangevin",
+    "PLState",
+    "pl",
+    "tempered",
+    "datasets",
+    "models",
+    "bayesian_mlp",
+    "mlp_forward",
+    "num_params",
+    "paper_to_numpyro",
+    "numpyro_to_paper",
+    "__version__",
+]

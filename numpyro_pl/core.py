@@ -100,6 +100,7 @@ def pl(
     max_grad_var_draws: int = 1000,
     grad_var_rtol: float = 0.1,
     grad_var_floor: float = 1e-8,
+    relative_mass_floor: float = 1e-4,
     reestimate_interval: int = 5000,
     warmup_reestimate_interval: int = 100,
     reestimate_interval_step: int = 5000,
@@ -154,6 +155,7 @@ def pl(
         noise_ratio=noise_ratio,
         max_noise_ratio=max_noise_ratio,
         reset_prob=reset_prob,
+        relative_mass_floor=relative_mass_floor,
     )
     schedule_init, schedule_tick, schedule_update = reestimation_schedule(
         initial_interval=reestimate_interval,

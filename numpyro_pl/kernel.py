@@ -4,8 +4,6 @@ that validates its arguments, turns the model into a minibatch potential
 (:mod:`numpyro_pl.potential`) and delegates to the functional core (:mod:`numpyro_pl.core`).
 """
 
-import math
-import numbers
 import warnings
 
 import jax
@@ -19,25 +17,9 @@ from numpyro.util import identity, is_prng_key, not_jax_tracer
 from numpyro_pl.core import PLState, pl
 from numpyro_pl.dynamics import max_stable_noise_ratio
 from numpyro_pl.potential import minibatch_potential
+from numpyro_pl.validation import check_int, check_real
 
 __all__ = ["PseudoLangevin"]
-
-
-def _check_real(name, value, low=-math.inf, high=math.inf, *, low_open=True, high_open=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}.")
-    above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    if not (math.isfinite(value) and above and below):
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"`{name}` must lie in {lo}{low}, {high}{hi}, got {value!r}.")
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {type(value).__name__}.")
-    if value < low:
-        raise ValueError(f"`{name}` must be at least {low}, got {value}.")
 
 
 def _warn_nonfinite(step, diverging):
@@ -154,6 +136,11 @@ class PseudoLangevin(MCMCKernel):
     :param float grad_var_rtol: the estimate stops when no standard deviation moved by more
         than this since the previous round; also the tolerance of the schedule. Default 0.1.
     :param float grad_var_floor: floor on :math:`\sigma_i^2`. Reference default 1e-8.
+    :param float relative_mass_floor: :math:`\epsilon`: each mass is computed from at least
+        :math:`\epsilon` times the mean :math:`\sigma^2` of its site, so that components with
+        almost no minibatch noise (weights into dead ReLU units) keep a stable move; their
+        white noise still matches their measured :math:`\sigma_i^2`. Default 1e-4; 0 gives
+        the reference behaviour.
     :param int reestimate_interval: moves between two estimates at first (``adj_step``).
         Reference default 5000.
     :param int reestimate_interval_step: growth of the interval after a stable estimate.
@@ -204,6 +191,7 @@ class PseudoLangevin(MCMCKernel):
         max_grad_var_draws=1000,
         grad_var_rtol=0.1,
         grad_var_floor=1e-8,
+        relative_mass_floor=1e-4,
         reestimate_interval=5000,
         reestimate_interval_step=5000,
         max_reestimate_interval=50000,
@@ -223,30 +211,31 @@ class PseudoLangevin(MCMCKernel):
                 "its own minibatch from its `rng_key` argument."
             )
         if batch_size is not None:
-            _check_int("batch_size", batch_size, 1)
+            check_int("batch_size", batch_size, 1)
         if plate_name is not None and not isinstance(plate_name, str):
             raise TypeError(f"`plate_name` must be a string, got {type(plate_name).__name__}.")
-        _check_real("temperature", temperature, 0.0)
-        _check_real("step_size", step_size, 0.0)
-        _check_real("friction", friction, 0.0, 1.0)
+        check_real("temperature", temperature, 0.0)
+        check_real("step_size", step_size, 0.0)
+        check_real("friction", friction, 0.0, 1.0)
         r_limit = max_stable_noise_ratio(friction)
-        _check_real("noise_ratio", noise_ratio, 0.0, r_limit)
+        check_real("noise_ratio", noise_ratio, 0.0, r_limit)
         if max_noise_ratio is not None:
-            _check_real("max_noise_ratio", max_noise_ratio, 0.0, r_limit)
+            check_real("max_noise_ratio", max_noise_ratio, 0.0, r_limit)
             if max_noise_ratio < noise_ratio:
                 raise ValueError(
                     f"`max_noise_ratio` ({max_noise_ratio}) must be at least `noise_ratio` "
                     f"({noise_ratio}): every r_i starts at `noise_ratio`."
                 )
-        _check_real("reset_prob", reset_prob, 0.0, 1.0, low_open=False, high_open=False)
-        _check_int("min_grad_var_draws", min_grad_var_draws, 2)
-        _check_int("max_grad_var_draws", max_grad_var_draws, min_grad_var_draws)
-        _check_real("grad_var_rtol", grad_var_rtol, 0.0)
-        _check_real("grad_var_floor", grad_var_floor, 0.0)
-        _check_int("reestimate_interval", reestimate_interval, 1)
-        _check_int("reestimate_interval_step", reestimate_interval_step, 0)
-        _check_int("max_reestimate_interval", max_reestimate_interval, reestimate_interval)
-        _check_int("warmup_reestimate_interval", warmup_reestimate_interval, 1)
+        check_real("reset_prob", reset_prob, 0.0, 1.0, low_open=False, high_open=False)
+        check_int("min_grad_var_draws", min_grad_var_draws, 2)
+        check_int("max_grad_var_draws", max_grad_var_draws, min_grad_var_draws)
+        check_real("grad_var_rtol", grad_var_rtol, 0.0)
+        check_real("grad_var_floor", grad_var_floor, 0.0)
+        check_real("relative_mass_floor", relative_mass_floor, 0.0, 1.0, low_open=False)
+        check_int("reestimate_interval", reestimate_interval, 1)
+        check_int("reestimate_interval_step", reestimate_interval_step, 0)
+        check_int("max_reestimate_interval", max_reestimate_interval, reestimate_interval)
+        check_int("warmup_reestimate_interval", warmup_reestimate_interval, 1)
 
         self._model = model
         self._potential_fn = potential_fn
@@ -264,6 +253,7 @@ class PseudoLangevin(MCMCKernel):
             max_grad_var_draws=max_grad_var_draws,
             grad_var_rtol=float(grad_var_rtol),
             grad_var_floor=float(grad_var_floor),
+            relative_mass_floor=float(relative_mass_floor),
             reestimate_interval=reestimate_interval,
             reestimate_interval_step=reestimate_interval_step,
             max_reestimate_interval=max_reestimate_interval,
@@ -367,17 +357,18 @@ class PseudoLangevin(MCMCKernel):
 
     @staticmethod
     def _reporting(sample_fn):
-        """Wrap ``sample_fn`` so that a non-finite move is reported, not carried on silently."""
+        """Wrap ``sample_fn`` so that a chain that turns non-finite is reported (once, at the
+        move where it happens), not carried on silently."""
 
         def sample(state, model_args, model_kwargs):
-            state = sample_fn(state, model_args, model_kwargs)
+            new = sample_fn(state, model_args, model_kwargs)
             lax.cond(
-                jnp.any(state.diverging),
+                jnp.any(new.diverging & ~state.diverging),
                 lambda s: jax.debug.callback(_warn_nonfinite, s.i, s.diverging),
                 lambda s: None,
-                state,
+                new,
             )
-            return state
+            return new
 
         return sample
 

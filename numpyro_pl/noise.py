@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax, random
 
-from numpyro_pl.dynamics import mass_from_grad_var
+from numpyro_pl.dynamics import mass_from_grad_var, noise_ratio_from_mass
 from numpyro_pl.types import ArrayTree, PRNGKey
 
 __all__ = [
@@ -151,8 +151,18 @@ def mass_adaptation(
     noise_ratio: float,
     max_noise_ratio: float,
     reset_prob: float,
+    relative_mass_floor: float = 1e-4,
 ):
     r"""Masses matched to the measured minibatch noise, as an ``(init, update)`` pair.
+
+    A component whose gradient carries almost no minibatch noise (a weight into a dead ReLU
+    unit, whose gradient comes from the prior alone) would get a vanishing mass and an
+    unstable move. Its mass is therefore computed from
+    :math:`\max(\sigma_i^2, \epsilon \bar\sigma^2_\mathrm{site})`, with
+    :math:`\epsilon` = ``relative_mass_floor`` and :math:`\bar\sigma^2_\mathrm{site}` the
+    mean over the components of the same site. Its :math:`r_i` is then below :math:`r`, and
+    the white noise, computed from the measured :math:`\sigma_i^2`, keeps the
+    fluctuation-dissipation relation exact.
 
     ``init(grad_var)`` sets every :math:`r_i = r` (``noise_ratio``) and
     :math:`M_i = \sigma_i^2 \Delta t^2/(4 r T m_1^2)`.
@@ -175,8 +185,12 @@ def mass_adaptation(
     """
 
     def init(grad_var: ArrayTree) -> MassState:
+        floored = jax.tree.map(
+            lambda s: jnp.maximum(s, relative_mass_floor * jnp.mean(s)), grad_var
+        )
         ratio = jax.tree.map(lambda s: jnp.full_like(s, noise_ratio), grad_var)
-        mass = mass_from_grad_var(grad_var, ratio, temperature, step_size, friction)
+        mass = mass_from_grad_var(floored, ratio, temperature, step_size, friction)
+        ratio = noise_ratio_from_mass(grad_var, mass, temperature, step_size, friction)
         return MassState(mass, grad_var, ratio)
 
     def update(state: MassState, grad_var_new: ArrayTree, rng_key: PRNGKey, force_reset=False):

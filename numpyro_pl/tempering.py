@@ -1,10 +1,10 @@
 """Tempered models: the same target for NUTS/HMC as for ``PseudoLangevin(temperature=T)``."""
 
 import functools
-import math
-import numbers
 
 from numpyro.handlers import scale
+
+from numpyro_pl.validation import check_real
 
 __all__ = ["tempered"]
 
@@ -32,10 +32,7 @@ def tempered(model, temperature):
         >>> round(float(lp), 4)  # 2 * log N(1 | 0, 1)
         -2.8379
     """
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"`temperature` must be a real number, got {type(temperature).__name__}.")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"`temperature` must be positive and finite, got {temperature!r}.")
+    check_real("temperature", temperature, 0.0)
     if temperature == 1:
         return model
     scaled = scale(model, scale=1.0 / temperature)

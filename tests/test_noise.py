@@ -90,3 +90,17 @@ def test_schedule_grows_when_stable_and_resets_otherwise():
     warm = init(True)
     assert int(warm.interval) == 2
     assert int(update(warm, var, 2 * var, warmup=True).interval) == 4  # doubling windows
+
+
+def test_noiseless_component_gets_a_floored_mass_and_a_smaller_ratio():
+    """A weight into a dead ReLU unit: no minibatch noise, yet a stable mass."""
+    init, _ = mass_adaptation(**ADAPT, relative_mass_floor=1e-4)
+    grad_var = jnp.array([1.0, 1.0, 1e-8])
+    state = init(grad_var)
+    floor = 1e-4 * float(jnp.mean(grad_var))
+    np.testing.assert_allclose(state.mass[2], state.mass[0] * floor, rtol=1e-5)
+    np.testing.assert_allclose(state.noise_ratio[:2], 0.01, rtol=1e-6)
+    # r_i = sigma_i^2 dt^2 / (4 M_i T m1^2): the white noise makes up the rest
+    np.testing.assert_allclose(state.noise_ratio[2], 0.01 * 1e-8 / floor, rtol=1e-4)
+    reference, _ = mass_adaptation(**ADAPT, relative_mass_floor=0.0)
+    np.testing.assert_allclose(reference(grad_var).mass[2], state.mass[0] * 1e-8, rtol=1e-5)
