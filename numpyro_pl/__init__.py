@@ -1,8 +1,9 @@
 """numpyro-pl: the pseudo-Langevin sampler of Zambon, Caruso, Zecchina and Tiana
 (arXiv:2603.15367) as a NumPyro MCMC kernel."""
 
-from numpyro_pl import datasets, models
+from numpyro_pl import datasets, diagnostics, models
 from numpyro_pl.core import PLState, pl
+from numpyro_pl.diagnostics import to_arviz
 from numpyro_pl.kernel import PseudoLangevin
 from numpyro_pl.models import (
     bayesian_mlp,
@@ -21,6 +22,8 @@ __all__ = [
     "pl",
     "tempered",
     "datasets",
+    "diagnostics",
+    "to_arviz",
     "models",
     "bayesian_mlp",
     "mlp_forward",
