@@ -100,7 +100,7 @@ def pl(
     max_grad_var_draws: int = 1000,
     grad_var_rtol: float = 0.1,
     grad_var_floor: float = 1e-8,
-    relative_mass_floor: float = 1e-4,
+    relative_mass_floor: float = 1e-2,
     reestimate_interval: int = 5000,
     warmup_reestimate_interval: int = 100,
     reestimate_interval_step: int = 5000,

@@ -139,8 +139,8 @@ class PseudoLangevin(MCMCKernel):
     :param float relative_mass_floor: :math:`\epsilon`: each mass is computed from at least
         :math:`\epsilon` times the mean :math:`\sigma^2` of its site, so that components with
         almost no minibatch noise (weights into dead ReLU units) keep a stable move; their
-        white noise still matches their measured :math:`\sigma_i^2`. Default 1e-4; 0 gives
-        the reference behaviour.
+        white noise still matches their measured :math:`\sigma_i^2`. Default 1e-2; 0 gives
+        the reference behaviour (unstable on ReLU networks, see ``docs/method.md``).
     :param int reestimate_interval: moves between two estimates at first (``adj_step``).
         Reference default 5000.
     :param int reestimate_interval_step: growth of the interval after a stable estimate.
@@ -191,7 +191,7 @@ class PseudoLangevin(MCMCKernel):
         max_grad_var_draws=1000,
         grad_var_rtol=0.1,
         grad_var_floor=1e-8,
-        relative_mass_floor=1e-4,
+        relative_mass_floor=1e-2,
         reestimate_interval=5000,
         reestimate_interval_step=5000,
         max_reestimate_interval=50000,

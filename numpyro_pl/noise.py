@@ -151,7 +151,7 @@ def mass_adaptation(
     noise_ratio: float,
     max_noise_ratio: float,
     reset_prob: float,
-    relative_mass_floor: float = 1e-4,
+    relative_mass_floor: float = 1e-2,
 ):
     r"""Masses matched to the measured minibatch noise, as an ``(init, update)`` pair.
 
