@@ -146,7 +146,7 @@ def write_table(results, args):
             z = (a - b) / np.hypot(ea, eb) if np.hypot(ea, eb) > 0 else 0.0
             lines.append(
                 f"| {t:g} | {name} | {a:.5g} ± {ea:.2g} | {b:.5g} ± {eb:.2g} | {z:+.2f} "
-                f"| {(a - b) / b:+.2%} |"
+                f"| {(a - b) / b if b else float('nan'):+.2%} |"
             )
         lines.append(
             f"| {t:g} | diagnostics | kinetic T/T = {res['pL']['kinetic T / T'][0]:.4f} "
