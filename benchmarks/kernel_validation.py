@@ -1,5 +1,5 @@
 """The kernel's two exact checks, as numbers: a harmonic well with injected gradient noise and
-a conjugate Bayesian linear regression (the same set-ups as tests/test_dynamics.py and
+a conjugate Bayesian linear regression (the set-ups of tests/test_dynamics.py and
 tests/test_statistics.py, whose assertions these numbers back).
 
 - Harmonic well: U = k/2 sum w_i^2 with Gaussian gradient noise of variance 0.16, k = T = 1,
@@ -17,56 +17,24 @@ Writes benchmarks/results/kernel_validation.md.
 import sys
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from numpyro.diagnostics import effective_sample_size
-from numpyro.infer import MCMC
-
-from numpyro_pl import PseudoLangevin
-from numpyro_pl.core import pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_statistics import D, N, exact_posterior, regression, stacked  # noqa: E402
+from test_dynamics import run_well  # noqa: E402
+from test_statistics import (  # noqa: E402
+    exact_posterior,
+    regression_data,
+    run_pseudo_langevin,
+    stacked,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "kernel_validation.md"
 
 
-def harmonic_well(compensate, n=4000, moves=60_000, burn=5_000, batches=50):
-    def potential_fn(z, key):
-        return 0.5 * jnp.sum(z**2) + jnp.sum(0.4 * jax.random.normal(key, z.shape) * z)
-
-    init_kernel, sample_kernel = pl(potential_fn, compensate_minibatch_noise=compensate)
-
-    @jax.jit
-    def run(state):
-        def body(state, _):
-            state = sample_kernel(state)
-            return state, (jnp.mean(state.z**2), state.mean_noise_ratio)
-
-        return lax.scan(body, state, None, length=moves)
-
-    _, (ratio, mean_r) = run(init_kernel(jnp.zeros(n), 0, jax.random.key(0)))
-    ratio = np.asarray(ratio[burn:], np.float64)
-    means = ratio[: len(ratio) // batches * batches].reshape(batches, -1).mean(1)
-    return ratio.mean(), means.std(ddof=1) / np.sqrt(batches), float(np.mean(mean_r))
-
-
 def conjugate_regression(temperature):
-    key_x, key_y = jax.random.split(jax.random.key(42))
-    X = jax.random.normal(key_x, (N, D))
-    y = X @ jnp.array([0.5, -1.0, 2.0]) + 0.3 + jax.random.normal(key_y, (N,))
-    mcmc = MCMC(
-        PseudoLangevin(regression, batch_size=100, temperature=temperature),
-        num_warmup=50_000,
-        num_samples=300_000,
-        thinning=20,
-        num_chains=4,
-        chain_method="vectorized",
-        progress_bar=False,
-    )
-    mcmc.run(jax.random.key(0), X, y, extra_fields=("kinetic_temperature",))
+    X, y = regression_data()
+    mcmc = run_pseudo_langevin(X, y, temperature)
     samples = stacked(mcmc.get_samples(group_by_chain=True))
     mean, sd = exact_posterior(X, y, temperature)
     ess = np.asarray(effective_sample_size(samples))
@@ -80,7 +48,7 @@ def main():
     lines = ["# Kernel validation", "", "Command: `python benchmarks/kernel_validation.py`", ""]
     lines += ["| harmonic well | <k w^2>/T | MCSE | expected |", "|---|---:|---:|---:|"]
     for name, compensate in (("pL", True), ("naive", False)):
-        ratio, mcse, mean_r = harmonic_well(compensate)
+        ratio, mcse, mean_r = run_well(compensate, seed=0)
         expected = 1.0 if compensate else 1 + (2 - 0.1**2) * mean_r
         lines.append(f"| {name} | {ratio:.4f} | {mcse:.4f} | {expected:.4f} |")
     lines += [

@@ -27,12 +27,16 @@ def regression(X, y=None):
         numpyro.sample("y", dist.Normal(X[idx] @ w + b, NOISE_SD), obs=y[idx])
 
 
-@pytest.fixture(scope="module")
-def data():
+def regression_data():
     key_x, key_y = jax.random.split(jax.random.key(42))
     X = jax.random.normal(key_x, (N, D))
     y = X @ jnp.array([0.5, -1.0, 2.0]) + 0.3 + NOISE_SD * jax.random.normal(key_y, (N,))
     return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return regression_data()
 
 
 def exact_posterior(X, y, temperature):
@@ -59,9 +63,8 @@ def stacked(samples):
     return np.concatenate([samples["w"], samples["b"][..., None]], axis=-1)
 
 
-@pytest.mark.parametrize("temperature", [1.0, 0.3])
-def test_pseudo_langevin_matches_conjugate_posterior(data, temperature):
-    X, y = data
+def run_pseudo_langevin(X, y, temperature):
+    """4 vectorized chains of 5e4 warmup + 3e5 moves, thinned by 20."""
     kernel = PseudoLangevin(regression, batch_size=BATCH, temperature=temperature)
     mcmc = MCMC(
         kernel,
@@ -73,6 +76,13 @@ def test_pseudo_langevin_matches_conjugate_posterior(data, temperature):
         progress_bar=False,
     )
     mcmc.run(jax.random.key(0), X, y, extra_fields=("kinetic_temperature",))
+    return mcmc
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.3])
+def test_pseudo_langevin_matches_conjugate_posterior(data, temperature):
+    X, y = data
+    mcmc = run_pseudo_langevin(X, y, temperature)
     samples = stacked(mcmc.get_samples(group_by_chain=True))
     check_against_exact(samples, *exact_posterior(X, y, temperature))
     kinetic = np.asarray(mcmc.get_extra_fields()["kinetic_temperature"])
