@@ -2,8 +2,10 @@
 full data, with the same NumPyro model, compared with ArviZ.
 
 Data: scikit-learn's bundled breast-cancer set (569 patients, 30 standardised features).
-Shows: the model needs no change between the two samplers; `az.from_numpyro` works on both;
-the kernel's extra fields (kinetic temperature, gradient evaluations) as sample statistics.
+Shows: the model needs no change between the two samplers; `az.from_numpyro` works on both,
+and `numpyro_pl.to_arviz` also carries the kernel's sample statistics (kinetic temperature,
+minibatch potential energy, gradient evaluations); ArviZ's summary (ESS, R-hat) and trace plot;
+the kinetic-temperature plot, the pL analogue of NUTS's energy plot.
 
 Run:  python examples/logistic_regression.py [--quick] [--out DIR]
 """
@@ -22,7 +24,8 @@ import numpyro.distributions as dist
 from numpyro.infer import MCMC, NUTS
 from sklearn.datasets import load_breast_cancer
 
-from numpyro_pl import PseudoLangevin
+from numpyro_pl import PseudoLangevin, to_arviz
+from numpyro_pl.diagnostics import plot_temperature
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -62,17 +65,25 @@ def main():
     )
     start = time.perf_counter()
     pl_mcmc.run(
-        jax.random.key(0), X, y, extra_fields=("kinetic_temperature", "num_grad_evals")
+        jax.random.key(0),
+        X,
+        y,
+        extra_fields=("kinetic_temperature", "potential_energy", "num_grad_evals"),
     )
     pl_seconds = time.perf_counter() - start
 
-    nuts = MCMC(NUTS(model), num_warmup=1000 // scale, num_samples=1000 // scale, num_chains=2,
-                chain_method="vectorized")
+    nuts = MCMC(
+        NUTS(model),
+        num_warmup=1000 // scale,
+        num_samples=1000 // scale,
+        num_chains=2,
+        chain_method="vectorized",
+    )
     start = time.perf_counter()
     nuts.run(jax.random.key(1), X, y)
     nuts_seconds = time.perf_counter() - start
 
-    pl_idata, nuts_idata = az.from_numpyro(pl_mcmc), az.from_numpyro(nuts)
+    pl_idata, nuts_idata = to_arviz(pl_mcmc), az.from_numpyro(nuts)
     print("\nPseudoLangevin (B=32):")
     print(az.summary(pl_idata, var_names=["b", "w"]).head(8))
     print("\nNUTS (full data):")
@@ -86,14 +97,22 @@ def main():
     print(f"\nmean kinetic temperature of pL: {kinetic.mean():.3f} (target 1)")
     print(f"largest |mean_pL - mean_NUTS| / sd_NUTS over the 30 weights: {gap.max():.2f}")
     print(f"sd_pL / sd_NUTS, median over weights: {np.median(pl_w.std(0) / nuts_w.std(0)):.2f}")
-    print(f"pL: {pl_seconds:.1f} s, {grads.sum() * 32:,} data-point gradients; "
-          f"NUTS: {nuts_seconds:.1f} s")
+    print(
+        f"pL: {pl_seconds:.1f} s, {grads.sum() * 32:,} data-point gradients; "
+        f"NUTS: {nuts_seconds:.1f} s"
+    )
 
     az.plot_trace(pl_idata, var_names=["b", "w"], coords={"w_dim_0": [0, 1, 2]})
     path = os.path.join(args.out, "logistic_regression_trace.png")
     plt.tight_layout()
     plt.savefig(path, dpi=80)
     print(f"trace plot written to {path}")
+
+    ax = plot_temperature(pl_idata)
+    ax.set_title("PseudoLangevin: kinetic temperature per draw (target T = 1)")
+    path = os.path.join(args.out, "logistic_regression_temperature.png")
+    ax.figure.savefig(path, dpi=80)
+    print(f"temperature plot written to {path}")
 
 
 if __name__ == "__main__":

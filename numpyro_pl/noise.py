@@ -255,8 +255,9 @@ def reestimation_schedule(
 
     def update(state: ScheduleState, grad_var_old, grad_var_new, warmup=False) -> ScheduleState:
         stable = within_relative_tolerance(grad_var_new, grad_var_old, rtol)
-        grown = jnp.where(stable, jnp.minimum(state.interval + interval_step, max_interval),
-                          initial_interval)
+        grown = jnp.where(
+            stable, jnp.minimum(state.interval + interval_step, max_interval), initial_interval
+        )
         interval = jnp.where(warmup, 2 * state.interval, grown).astype(jnp.int32)
         return ScheduleState(interval, interval)
 

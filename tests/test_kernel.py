@@ -115,8 +115,17 @@ def test_extra_fields(data, sequential):
 def test_state_is_a_documented_namedtuple(sequential):
     state = sequential.last_state
     assert isinstance(state, PLState)
-    for field in ("i", "z", "momentum", "potential_energy", "mass", "grad_var",
-                  "noise_ratio", "num_grad_evals", "rng_key"):
+    for field in (
+        "i",
+        "z",
+        "momentum",
+        "potential_energy",
+        "mass",
+        "grad_var",
+        "noise_ratio",
+        "num_grad_evals",
+        "rng_key",
+    ):
         assert field in PLState._fields
         assert f"**{field}**" in PLState.__doc__
 

@@ -14,7 +14,11 @@ from numpyro_pl.noise import (
 )
 
 ADAPT = dict(
-    temperature=0.5, step_size=1.0, friction=0.1, noise_ratio=0.01, max_noise_ratio=0.01,
+    temperature=0.5,
+    step_size=1.0,
+    friction=0.1,
+    noise_ratio=0.01,
+    max_noise_ratio=0.01,
     reset_prob=0.0,
 )
 

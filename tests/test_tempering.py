@@ -28,8 +28,10 @@ def test_keeps_the_model_name():
     assert tempered(model, 2.0).__name__ == "model"
 
 
-@pytest.mark.parametrize("bad, error", [(0.0, ValueError), (-1.0, ValueError),
-                                        (float("inf"), ValueError), ("1", TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [(0.0, ValueError), (-1.0, ValueError), (float("inf"), ValueError), ("1", TypeError)],
+)
 def test_bad_temperature(bad, error):
     with pytest.raises(error, match="temperature"):
         tempered(model, bad)
