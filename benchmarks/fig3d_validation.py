@@ -5,33 +5,41 @@ The KSpin problem with the paper's MLP, 100 -> [50, 100] -> 10 with ReLU on ever
 temperatures T_paper by
 
 - PseudoLangevin on minibatches of B = 128, at T = P * T_paper with prior scale
-  1 / sqrt(lambda * P) (``numpyro_pl.paper_to_numpyro``), annealed: the temperatures run
-  from the highest down, each chain starting from its last state at the previous one
-  (from a random start, pL at low T relaxes over about 1/(4 r T) epochs), and
+  1 / sqrt(lambda * P) (``numpyro_pl.paper_to_numpyro``), with its default parameters, and
 - NumPyro's HMC on the full data: unit mass, a fixed number of leapfrog steps, step size
-  adapted during warmup only, Metropolis-corrected, on ``tempered(model, T)``; it starts
-  from the last pL warmup state, so that its (expensive) burn-in is short.
+  adapted during warmup only, Metropolis-corrected, on ``tempered(model, T)``.
+
+Both samplers start from the same point, a minimum of the paper's loss found by full-batch
+Adam, and are heated through the temperatures from the lowest up, each chain starting every
+temperature from its own last state at the previous one. (Relaxing *down* to a low
+temperature takes pL about 1/(4 r T_paper B) moves, 2e5 at T_paper = 1e-6 whatever P is, and
+from a random start far longer: the weight norm relaxes slowest. Heating from a minimum is
+fast, and puts the two samplers on an equal footing.)
 
 For every sample it measures, on the full training set and in the paper's units, the loss
 U = mean CE + lambda/2 |w|^2, the cost (mean CE), |w|^2 and the training error. Error bars
-are sd / sqrt(ESS) (NumPyro's ``effective_sample_size`` over chains). It writes a markdown
-table and a plot overlaid with the published points (``../shared/paper_data/Fig.3/Fig.3d``).
+are sd / sqrt(ESS), with NumPyro's ``effective_sample_size`` over all chains, so chains that
+disagree widen them; the split R-hat is reported beside them. It writes a markdown table and
+a plot overlaid with the published points (``../shared/paper_data/Fig.3/Fig.3d``).
 
 Run from the repository root after ``pip install -e ".[examples]"``:
     python benchmarks/fig3d_validation.py [--num-train 2000] [--temperatures 1e-5 3e-6 1e-6]
-Results go to benchmarks/results/fig3d.{md,png}.
+Results go to benchmarks/results/fig3d.{md,png} (``--out`` renames them).
 """
 
 import argparse
 import csv
+import json
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.diagnostics import effective_sample_size
-from numpyro.infer import HMC, MCMC
+from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+from numpyro.infer import HMC, MCMC, init_to_uniform
+from numpyro.infer.util import initialize_model
+from numpyro.optim import Adam
 
 from numpyro_pl import PseudoLangevin, bayesian_mlp, mlp_forward, paper_to_numpyro, tempered
 from numpyro_pl.datasets import kspin_split
@@ -43,15 +51,35 @@ RESULTS = Path(__file__).resolve().parent / "results"
 OBSERVABLES = ("loss", "cost", "mod2", "error")
 
 
+def paper_observables(params, X, y):
+    """The paper's loss, cost (mean CE), |w|^2 and training error of one set of weights."""
+    logits = mlp_forward(params, X, activate_output=True)
+    cost = -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(y.shape[0]), y])
+    mod2 = sum(jnp.sum(v**2) for v in params.values())
+    error = jnp.mean(jnp.argmax(logits, -1) != y)
+    return cost + 0.5 * WEIGHT_DECAY * mod2, cost, mod2, error
+
+
+def minimise(model, X, y, steps, key):
+    """A minimum of the paper's loss by full-batch Adam, from small random weights."""
+    params = initialize_model(
+        key, model, model_args=(X, y), init_strategy=init_to_uniform(radius=0.3)
+    ).param_info.z
+    optimizer = Adam(3e-3)
+
+    def step(_, state):
+        grads = jax.grad(lambda p: paper_observables(p, X, y)[0])(optimizer.get_params(state))
+        return optimizer.update(grads, state)
+
+    state = jax.lax.fori_loop(0, steps, step, optimizer.init(params))
+    return optimizer.get_params(state)
+
+
 def observables(samples, X, y):
     """Paper-unit observables per sample: loss, cost (mean CE), |w|^2, training error."""
 
     def one(params):
-        logits = mlp_forward(params, X, activate_output=True)
-        cost = -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(y.shape[0]), y])
-        mod2 = sum(jnp.sum(v**2) for v in params.values())
-        error = jnp.mean(jnp.argmax(logits, -1) != y)
-        return cost + 0.5 * WEIGHT_DECAY * mod2, cost, mod2, error
+        return paper_observables(params, X, y)
 
     flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in samples.items()}
     chains = next(iter(samples.values())).shape[0]
@@ -63,22 +91,25 @@ def observables(samples, X, y):
 
 
 def summarise(values):
-    """Mean and sd / sqrt(ESS) of each observable, ESS across chains."""
+    """Mean, sd / sqrt(ESS), ESS and split R-hat of each observable, across chains."""
     out = {}
     for name, v in values.items():
-        ess = float(effective_sample_size(v)) if v.std() > 0 else float(v.size)
-        out[name] = (float(v.mean()), float(v.std() / np.sqrt(max(ess, 1.0))), ess)
+        if v.std() > 0:
+            ess, rhat = float(effective_sample_size(v)), float(split_gelman_rubin(v))
+        else:
+            ess, rhat = float(v.size), 1.0
+        out[name] = (float(v.mean()), float(v.std() / np.sqrt(max(ess, 1.0))), ess, rhat)
     return out
 
 
-def run_temperature(paper_temperature, X, y, args, key, init):
+def run_temperature(paper_temperature, X, y, args, key, inits):
     prior_scale, temperature = paper_to_numpyro(X.shape[0], WEIGHT_DECAY, paper_temperature)
     model = bayesian_mlp(WIDTHS, activate_output=True, prior_scale=prior_scale)
     key_pl, key_hmc = jax.random.split(key)
 
     pl = MCMC(
-        PseudoLangevin(model, batch_size=128, temperature=temperature),
-        num_warmup=args.pl_warmup if init is not None else args.initial_warmup,
+        PseudoLangevin(model, batch_size=128, temperature=temperature, **args.pl_options),
+        num_warmup=args.pl_warmup,
         num_samples=args.pl_moves,
         thinning=args.pl_thinning,
         num_chains=args.chains,
@@ -86,11 +117,13 @@ def run_temperature(paper_temperature, X, y, args, key, init):
         progress_bar=False,
     )
     start = time.perf_counter()
-    pl.run(key_pl, X, y, init_params=init, extra_fields=("kinetic_temperature",))
+    pl.run(key_pl, X, y, init_params=inits["pL"], extra_fields=("kinetic_temperature",))
+    jax.block_until_ready(pl.get_samples())  # run() returns before the device has finished
     pl_seconds = time.perf_counter() - start
     pl_stats = summarise(observables(pl.get_samples(group_by_chain=True), X, y))
     pl_stats["kinetic T / T"] = (
         float(np.mean(pl.get_extra_fields()["kinetic_temperature"]) / temperature),
+        0.0,
         0.0,
         0.0,
     )
@@ -109,12 +142,23 @@ def run_temperature(paper_temperature, X, y, args, key, init):
         chain_method="vectorized",
         progress_bar=False,
     )
-    last = jax.tree.map(lambda v: v[:, -1], pl.get_samples(group_by_chain=True))
+    pl_last = jax.tree.map(lambda v: v[:, -1], pl.get_samples(group_by_chain=True))
+    hmc_init = pl_last if args.hmc_from_pl else inits["hMC"]
     start = time.perf_counter()
-    hmc.run(key_hmc, X, y, init_params=last, extra_fields=("accept_prob",))
+    hmc.run(key_hmc, X, y, init_params=hmc_init, extra_fields=("accept_prob",))
+    jax.block_until_ready(hmc.get_samples())
     hmc_seconds = time.perf_counter() - start
     hmc_stats = summarise(observables(hmc.get_samples(group_by_chain=True), X, y))
-    hmc_stats["accept prob"] = (float(np.mean(hmc.get_extra_fields()["accept_prob"])), 0.0, 0.0)
+    hmc_stats["accept prob"] = (
+        float(np.mean(hmc.get_extra_fields()["accept_prob"])),
+        0.0,
+        0.0,
+        0.0,
+    )
+    last = {
+        "pL": pl_last,
+        "hMC": jax.tree.map(lambda v: v[:, -1], hmc.get_samples(group_by_chain=True)),
+    }
     return {"pL": pl_stats, "hMC": hmc_stats, "seconds": (pl_seconds, hmc_seconds)}, last
 
 
@@ -131,55 +175,75 @@ def write_table(results, args):
         f"- command: `python benchmarks/fig3d_validation.py {' '.join(args.argv)}`",
         f"- network {WIDTHS} (ReLU on every layer, 11 160 parameters), lambda = {WEIGHT_DECAY}, "
         f"P = {args.num_train} training examples (paper: 100 000), B = 128",
+        f"- start: full-batch Adam minimum ({args.adam_steps} steps), heated from the lowest "
+        "temperature up; "
+        + (
+            "hMC starts every temperature from pL's last state there"
+            if args.hmc_from_pl
+            else "each sampler continues from its own last state"
+        ),
         f"- pL: {args.chains} chains x ({args.pl_warmup} warmup + {args.pl_moves} moves), "
-        f"{args.initial_warmup} warmup moves at the first (highest) temperature, "
-        f"thinning {args.pl_thinning}; hMC: {args.chains} chains x ({args.hmc_warmup} warmup + "
-        f"{args.hmc_samples} samples) of {args.hmc_steps} leapfrog steps, unit mass",
-        "- error bars: sd / sqrt(ESS); observables in the paper's units on the full training set",
+        f"thinning {args.pl_thinning}, kernel defaults except {args.pl_options}; "
+        f"hMC: {args.chains} chains x "
+        f"({args.hmc_warmup} warmup + {args.hmc_samples} samples) of {args.hmc_steps} leapfrog "
+        "steps, unit mass",
+        "- error bars: sd / sqrt(ESS), ESS over all chains; R-hat: split R-hat; observables in "
+        "the paper's units on the full training set",
         "",
-        "| T_paper | observable | pL | hMC | (pL - hMC) / combined error | rel. diff |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| T_paper | observable | pL | ESS, R-hat | hMC | ESS, R-hat "
+        "| (pL - hMC) / combined error | rel. diff |",
+        "|---:|---|---:|---|---:|---|---:|---:|",
     ]
-    for t, res in results.items():
+    for t, res in sorted(results.items()):
         for name in OBSERVABLES:
-            (a, ea, _), (b, eb, _) = res["pL"][name], res["hMC"][name]
+            (a, ea, na, ra), (b, eb, nb, rb) = res["pL"][name], res["hMC"][name]
             z = (a - b) / np.hypot(ea, eb) if np.hypot(ea, eb) > 0 else 0.0
             lines.append(
-                f"| {t:g} | {name} | {a:.5g} ± {ea:.2g} | {b:.5g} ± {eb:.2g} | {z:+.2f} "
+                f"| {t:g} | {name} | {a:.5g} ± {ea:.2g} | {na:.0f}, {ra:.2f} "
+                f"| {b:.5g} ± {eb:.2g} | {nb:.0f}, {rb:.2f} | {z:+.2f} "
                 f"| {(a - b) / b if b else float('nan'):+.2%} |"
             )
         lines.append(
             f"| {t:g} | diagnostics | kinetic T/T = {res['pL']['kinetic T / T'][0]:.4f} "
-            f"| accept = {res['hMC']['accept prob'][0]:.2f} | time pL {res['seconds'][0]:.0f} s "
-            f"| hMC {res['seconds'][1]:.0f} s |"
+            f"| time {res['seconds'][0]:.0f} s | accept = {res['hMC']['accept prob'][0]:.2f} "
+            f"| time {res['seconds'][1]:.0f} s | | |"
         )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fig3d.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
 
 
-def plot(results):
+def compare(relative, pl, pl_err, hmc, hmc_err):
+    """pL against hMC with its error bar: pL / hMC - 1 if ``relative``, else pL - hMC."""
+    if relative:
+        return pl / hmc - 1.0, np.hypot(pl_err, hmc_err) / hmc
+    return pl - hmc, np.hypot(pl_err, hmc_err)
+
+
+def plot(results, out):
+    """Top row: the observables against T; bottom row: the relative difference of pL from hMC,
+    which can be set beside the paper's although P differs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paper = {s: read_paper(s) for s in ("hMC", "pL")}
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    fig, axes = plt.subplots(2, 4, figsize=(16, 6.4), sharex=True)
     temps = sorted(results)
-    for i, (ax, name) in enumerate(zip(axes, OBSERVABLES, strict=True)):
+    paper_temps = sorted(paper["hMC"])
+    for i, (top, bottom, name) in enumerate(zip(*axes, OBSERVABLES, strict=True)):
         for sampler, marker in (("hMC", "o"), ("pL", "s")):
-            pts = sorted(paper[sampler])
-            ax.errorbar(
-                pts,
-                [paper[sampler][t][2 * i] for t in pts],
-                yerr=[paper[sampler][t][2 * i + 1] for t in pts],
+            top.errorbar(
+                paper_temps,
+                [paper[sampler][t][2 * i] for t in paper_temps],
+                yerr=[paper[sampler][t][2 * i + 1] for t in paper_temps],
                 marker=marker,
                 ls=":",
                 alpha=0.5,
                 label=f"paper {sampler} (P = 100 000)",
             )
-            ax.errorbar(
+            top.errorbar(
                 temps,
                 [results[t][sampler][name][0] for t in temps],
                 yerr=[results[t][sampler][name][1] for t in temps],
@@ -187,38 +251,107 @@ def plot(results):
                 ls="-",
                 label=f"numpyro-pl {sampler}",
             )
-        ax.set_xscale("log")
-        ax.set_xlabel("T (paper units)")
-        ax.set_title(name)
-    axes[0].legend(fontsize=7)
+        # the training error can be ~0 for hMC: compare it as a difference, the rest as ratios
+        relative = name != "error"
+
+        paper_rel, paper_err = zip(
+            *(
+                compare(
+                    relative,
+                    *paper["pL"][t][2 * i : 2 * i + 2],
+                    *paper["hMC"][t][2 * i : 2 * i + 2],
+                )
+                for t in paper_temps
+            ),
+            strict=True,
+        )
+        rel, err = zip(
+            *(
+                compare(relative, *results[t]["pL"][name][:2], *results[t]["hMC"][name][:2])
+                for t in temps
+            ),
+            strict=True,
+        )
+        bottom.errorbar(paper_temps, paper_rel, yerr=paper_err, marker="o", ls=":", label="paper")
+        bottom.errorbar(temps, rel, yerr=err, marker="s", ls="-", label="numpyro-pl")
+        bottom.axhline(0.0, color="k", lw=0.8)
+        bottom.set_xscale("log")
+        bottom.set_xlabel("T (paper units)")
+        bottom.set_ylabel(f"{name}: pL / hMC - 1" if relative else f"{name}: pL - hMC")
+        bottom.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        top.set_title(name)
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "fig3d.png", dpi=90)
+    fig.savefig(RESULTS / f"{out}.png", dpi=90)
+    with open(RESULTS / f"{out}.json", "w") as f:
+        json.dump({str(t): {k: res[k] for k in ("pL", "hMC")} for t, res in results.items()}, f)
+
+
+def replot(out):
+    """Redraw the plot from the results that a run saved."""
+    with open(RESULTS / f"{out}.json") as f:
+        plot({float(t): res for t, res in json.load(f).items()}, out)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-train", type=int, default=2000)
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[3e-5, 1e-5, 3e-6, 1e-6])
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--initial-warmup", type=int, default=100_000)
-    parser.add_argument("--pl-warmup", type=int, default=20_000)
-    parser.add_argument("--pl-moves", type=int, default=200_000)
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1e-6, 3e-6, 1e-5, 3e-5])
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--adam-steps", type=int, default=5000)
+    parser.add_argument("--pl-warmup", type=int, default=10_000)
+    parser.add_argument("--pl-moves", type=int, default=100_000)
     parser.add_argument("--pl-thinning", type=int, default=100)
     parser.add_argument("--hmc-warmup", type=int, default=200)
-    parser.add_argument("--hmc-samples", type=int, default=1000)
+    parser.add_argument("--hmc-samples", type=int, default=800)
     parser.add_argument("--hmc-steps", type=int, default=20)
+    parser.add_argument(
+        "--warmup-reestimate-interval",
+        type=int,
+        help="the PseudoLangevin argument (default: the kernel's)",
+    )
+    parser.add_argument(
+        "--hmc-from-pl",
+        action="store_true",
+        help="start hMC at every temperature from pL's last state there (a check of whether "
+        "hMC drifts away from it) instead of from its own last state",
+    )
+    parser.add_argument(
+        "--out", default="fig3d", help="name of the table and plot in benchmarks/results/"
+    )
+    parser.add_argument(
+        "--noise-ratio", type=float, help="the PseudoLangevin argument (default: the kernel's)"
+    )
+    parser.add_argument(
+        "--replot", action="store_true", help="only redraw the plot from the saved results"
+    )
     args, _ = parser.parse_known_args()
     import sys
+
+    if args.replot:
+        return replot(args.out)
+
+    args.pl_options = {
+        name: getattr(args, name)
+        for name in ("warmup_reestimate_interval", "noise_ratio")
+        if getattr(args, name) is not None
+    }
 
     args.argv = sys.argv[1:]
     split = kspin_split(args.num_train, 1, seed=0)
     X, y = jnp.asarray(split.train.X), jnp.asarray(split.train.y)
-    results, init = {}, None
-    for i, t in enumerate(sorted(args.temperatures, reverse=True)):
-        results[t], init = run_temperature(t, X, y, args, jax.random.key(i), init)
+    key_start, key_run = jax.random.split(jax.random.key(0))
+    minimum = minimise(bayesian_mlp(WIDTHS, activate_output=True), X, y, args.adam_steps, key_start)
+    start = jax.tree.map(lambda v: jnp.broadcast_to(v, (args.chains,) + v.shape), minimum)
+    print(f"Adam minimum: paper loss {float(paper_observables(minimum, X, y)[0]):.5g}", flush=True)
+    results, inits = {}, {"pL": start, "hMC": start}
+    temperatures = sorted(args.temperatures)
+    for t, key in zip(temperatures, jax.random.split(key_run, len(temperatures)), strict=True):
+        results[t], inits = run_temperature(t, X, y, args, key, inits)
         print(f"T_paper = {t:g} done in {sum(results[t]['seconds']):.0f} s", flush=True)
-    write_table(results, args)
-    plot(results)
+        write_table(results, args)
+        plot(results, args.out)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def main():
         y,
         extra_fields=("kinetic_temperature", "potential_energy", "num_grad_evals"),
     )
+    jax.block_until_ready(pl_mcmc.get_samples())  # run() returns before the work is done
     pl_seconds = time.perf_counter() - start
 
     nuts = MCMC(
@@ -81,6 +82,7 @@ def main():
     )
     start = time.perf_counter()
     nuts.run(jax.random.key(1), X, y)
+    jax.block_until_ready(nuts.get_samples())
     nuts_seconds = time.perf_counter() - start
 
     pl_idata, nuts_idata = to_arviz(pl_mcmc), az.from_numpyro(nuts)

@@ -26,8 +26,10 @@ def _warn_nonfinite(step, diverging):
     warnings.warn(
         f"PseudoLangevin: non-finite potential or kinetic energy at move {np.max(step)} "
         f"(chains {np.flatnonzero(np.ravel(diverging)).tolist()}). The state is no longer "
-        "valid; lower `noise_ratio` or `step_size`, or check the model and data. The "
-        "`diverging` field records the moves.",
+        "valid. Lower `noise_ratio` (`step_size` does not help: the masses scale with it); if "
+        "the chain started at a minimum, e.g. a trained network, re-match the masses sooner "
+        "with `warmup_reestimate_interval=10` (docs/parameters.md); or check the model and "
+        "data. The `diverging` field records the moves.",
         RuntimeWarning,
         stacklevel=2,
     )
@@ -86,7 +88,10 @@ class PseudoLangevin(MCMCKernel):
     ``batch_size`` sets the cost per move; ``noise_ratio`` trades mixing speed (larger is
     faster: the relaxation time is about :math:`1/(4 r T)` epochs) against accuracy (only
     the diagonal of the minibatch noise is compensated, so strongly correlated posteriors
-    come out narrow by a few percent at :math:`r = 0.1`); ``friction`` rarely needs changing.
+    come out narrow by a few percent at :math:`r = 0.1`, and the data term of the paper's
+    network ran 2-4 % hot at :math:`r = 0.01`, see ``docs/method.md``); ``friction`` rarely
+    needs changing.
+    Started at a minimum (a trained network), pass ``warmup_reestimate_interval=10``.
     For small models where full-batch gradients are cheap, prefer NUTS.
 
     **Adaptation.** The initial estimate of :math:`\sigma^2` is made in :meth:`init`, before
