@@ -10,18 +10,11 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC
+from short_runs import EXTRA, FAST
 
 from numpyro_pl import PLState, PseudoLangevin
 
 N, D, B = 500, 3, 50
-FAST = dict(reestimate_interval=50, min_grad_var_draws=20, max_grad_var_draws=60)
-EXTRA = (
-    "potential_energy",
-    "kinetic_energy",
-    "kinetic_temperature",
-    "mean_noise_ratio",
-    "num_grad_evals",
-)
 
 
 def logistic(X, y=None):

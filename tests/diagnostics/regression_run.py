@@ -5,18 +5,11 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 from numpyro.infer import MCMC, init_to_value
+from short_runs import EXTRA, FAST
 
 from numpyro_pl import PseudoLangevin
 
 N, D, B = 300, 3, 30
-FAST = dict(reestimate_interval=50, min_grad_var_draws=20, max_grad_var_draws=60)
-EXTRA = (
-    "potential_energy",
-    "kinetic_energy",
-    "kinetic_temperature",
-    "mean_noise_ratio",
-    "num_grad_evals",
-)
 
 
 def regression(X, y):
