@@ -11,17 +11,21 @@ median over repeats is reported, repeats of the rows interleaved against outside
 
 - bare grad: ``jax.value_and_grad(potential_fn)(z, key_i)``, the kernel's own minibatch
   potential, fresh key per step, ``z += 0 * grad`` carried so nothing is hoisted or dropped;
-- pL move: ``kernel.sample(state, (X, y), {})`` after ``kernel.init`` (no sigma^2 re-estimate
-  in the window: its amortised cost, draws x bare grad per 5,000 or 50,000 moves, is apart);
-- normal noise: the move's own noise draw, ``standard_normal_like`` over all parameters;
+- pL move: ``kernel.sample(state, (X, y), {})`` after ``kernel.init``, with the default
+  white noise (signs from packed random bits) and with ``white_noise="normal"``. No sigma^2
+  re-estimate falls in the window: its cost, draws x bare grad per estimate, is amortised
+  apart over the schedule of a run of ``--run-length`` moves (intervals of 5 000, 10 000, ...
+  up to 50 000 moves when the estimates are stable, the reference schedule);
+- noise draws: ``rademacher_like`` and ``standard_normal_like`` over all parameters;
 - MCMC: ``MCMC(kernel, num_warmup=0, num_samples=n, progress_bar=...).run`` timed whole,
   from the same state (``post_warmup_state``: the eager ``kernel.init`` is not repeated).
   Without a progress bar every call recompiles the loop; that cost is in both timings and
   cancels (the fixed s/call column shows it). With a bar, warm-up calls compile each n.
 
 Run, from the repository root after ``pip install -e .``:
-    python benchmarks/move_overhead.py [--sizes 1e4 1e5 1e6] [--quick]
-(default 1e5, ~5 min on 2 cores); writes benchmarks/results/move_overhead.md.
+    python benchmarks/move_overhead.py [--sizes 1e4 1e5 1e6] [--quick] [--out NAME]
+(default all three sizes, ~10 min on 2 cores); writes benchmarks/results/<NAME>.md
+(default ``move_overhead``). On a GPU the same command times the GPU (``jax.default_backend``).
 """
 
 import argparse
@@ -30,6 +34,7 @@ import os
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -41,8 +46,8 @@ from numpyro.infer import MCMC
 from numpyro.infer.initialization import init_to_uniform
 
 from numpyro_pl import PseudoLangevin
-from numpyro_pl.dynamics import standard_normal_like
 from numpyro_pl.potential import minibatch_potential
+from numpyro_pl.white_noise import rademacher_like, standard_normal_like
 
 SIZES = {"1e4": [50, 100], "1e5": [500, 100], "1e6": [5000, 100]}
 WINDOWS = [(100, 500), (300, 2300)]  # (n1, n2) of the jitted loops and of MCMC.run
@@ -117,14 +122,21 @@ def bench(name, quick):
         value, grad = jax.value_and_grad(gen(X, y))(z, random.fold_in(random.key(2), i))
         return jax.tree.map(lambda w, g: w + 0.0 * g, z, grad), acc + value
 
-    def noise_body(i, acc):
-        noise = standard_normal_like(random.fold_in(random.key(2), i), state.z)
+    normal_kernel = PseudoLangevin(
+        model, batch_size=B, temperature=TEMPERATURE, white_noise="normal"
+    )
+    normal_state = normal_kernel.init(random.key(0), 0, None, (X, y), {})
+
+    def noise_body(draw, i, acc):
+        noise = draw(random.fold_in(random.key(2), i), state.z)
         return acc + sum(jnp.sum(x) for x in jax.tree.leaves(noise))
 
     runs = {
         "grad": loop(bare_body, (state.z, jnp.float32(0))),
         "move": loop(lambda i, s: kernel.sample(s, (X, y), {}), state),
-        "noise": loop(noise_body, jnp.float32(0)),
+        "move_normal": loop(lambda i, s: normal_kernel.sample(s, (X, y), {}), normal_state),
+        "signs": loop(partial(noise_body, rademacher_like), jnp.float32(0)),
+        "normal": loop(partial(noise_body, standard_normal_like), jnp.float32(0)),
     }
     [run(1) for run in runs.values()]  # compile
     est = [{k: per_iteration(run, n1, n2)[0] for k, run in runs.items()} for _ in range(reps)]
@@ -142,19 +154,42 @@ def bench(name, quick):
     return dict(size=name, params=n_params, draws=int(state.num_grad_evals) - 1, **t)
 
 
+def num_estimates(run_length, first=5_000, step=5_000, largest=50_000):
+    """Re-estimates in ``run_length`` moves under the reference schedule, every estimate
+    stable: intervals first, first + step, ..., up to largest."""
+    count, moves, interval = 0, 0, first
+    while moves + interval <= run_length:
+        count, moves, interval = count + 1, moves + interval, min(interval + step, largest)
+    return count
+
+
 def markdown(head, body):
     return "\n".join([f"| {head} |", "|---" + "|---:" * head.count("|") + "|", *body]) + "\n"
 
 
-def tables(rows):
+def tables(rows, run_length):
+    estimates = num_estimates(run_length)
+
+    def amortised(r):  # move + its share of the sigma^2 estimates, over a bare gradient
+        return (r["move"] + estimates * r["draws"] * r["grad"] / run_length) / r["grad"]
+
     main = markdown(
-        "size | N params | B | bare grad ms | pL move ms | move/grad | normal-noise ms "
-        "| MCMC(progress_bar=False) ms/move | MCMC(progress_bar=True) ms/move "
-        "| MCMC.run fixed s/call (False / True)",
+        "size | N params | B | bare grad ms | pL move ms | move/grad "
+        f"| incl. re-estimation over {run_length:,} moves | pL move, normal noise ms "
+        "| move/grad, normal noise | sign draw ms | normal draw ms",
         [
             f"| {r['size']} | {r['params']:,} | {B} | {r['grad']:.3f} | {r['move']:.3f} "
-            f"| {r['move'] / r['grad']:.2f} | {r['noise']:.3f} | {1e3 * r['mcmc0']:.3f} "
-            f"| {1e3 * r['mcmc1']:.3f} | {r['fixed0']:.1f} / {r['fixed1']:.1f} |"
+            f"| {r['move'] / r['grad']:.3f} | {amortised(r):.3f} | {r['move_normal']:.3f} "
+            f"| {r['move_normal'] / r['grad']:.2f} | {r['signs']:.3f} | {r['normal']:.3f} |"
+            for r in rows
+        ],
+    )
+    driver = markdown(
+        "size | MCMC(progress_bar=False) ms/move | MCMC(progress_bar=True) ms/move "
+        "| MCMC.run fixed s/call (False / True)",
+        [
+            f"| {r['size']} | {1e3 * r['mcmc0']:.3f} | {1e3 * r['mcmc1']:.3f} "
+            f"| {r['fixed0']:.1f} / {r['fixed1']:.1f} |"
             for r in rows
         ],
     )
@@ -162,32 +197,39 @@ def tables(rows):
         "size | draws per estimate | one estimate ms | every 5,000 moves | every 50,000 moves",
         [
             f"| {r['size']} | {r['draws']} | {r['draws'] * r['grad']:.0f} "
-            f"| {2e-2 * r['draws'] * r['grad'] / r['move']:.1f}% of a move "
-            f"| {2e-3 * r['draws'] * r['grad'] / r['move']:.2f}% of a move |"
+            f"| {2e-2 * r['draws']:.1f}% of a grad "
+            f"| {2e-3 * r['draws']:.2f}% of a grad |"
             for r in rows
         ],
     )
-    return f"{main}\nAmortised sigma^2 re-estimation (one estimate = draws x bare grad):\n\n{reest}"
+    return (
+        f"{main}\nInside `MCMC.run` (every sample collected, no thinning):\n\n{driver}\n"
+        f"Amortised sigma^2 re-estimation (one estimate = draws x bare grad; {estimates} "
+        f"estimates in {run_length:,} moves):\n\n{reest}"
+    )
 
 
 def machine():
     cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line]
     return (
         f"- nproc: {len(os.sched_getaffinity(0))}; CPU: {(cpu or ['?'])[0]}; load average at "
-        f"start: {os.getloadavg()[0]:.2f}\n- jax {jax.__version__} ({jax.default_backend()}), "
+        f"start: {os.getloadavg()[0]:.2f}\n- jax {jax.__version__} ({jax.default_backend()}: "
+        f"{jax.devices()[0].device_kind}), "
         f"numpyro {numpyro.__version__}, Python {sys.version.split()[0]}\n"
     )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["1e5"])
+    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=sorted(SIZES))
+    parser.add_argument("--run-length", type=float, default=1e6, help="moves, for amortising")
+    parser.add_argument("--out", default="move_overhead", help="results file name")
     parser.add_argument("--quick", action="store_true", help="small n, fewer repeats")
     args = parser.parse_args()
     header, command = machine(), " ".join(["python", *sys.argv])
-    text = tables([bench(name, args.quick) for name in args.sizes])
+    text = tables([bench(name, args.quick) for name in args.sizes], int(args.run_length))
     print(text)
-    out = Path(__file__).parent / "results" / "move_overhead.md"
+    out = Path(__file__).parent / "results" / f"{args.out}.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(
         f"# PseudoLangevin move overhead\n\n{header}- command: `{command}`\n"

@@ -15,10 +15,11 @@ import jax.numpy as jnp
 from jax import lax, random
 
 from numpyro_pl.dynamics import (
+    MoveCoefficients,
     drift,
     kick,
     kinetic_energy,
-    standard_normal_like,
+    move_coefficients,
     start_half_momentum,
 )
 from numpyro_pl.noise import (
@@ -29,6 +30,7 @@ from numpyro_pl.noise import (
     reestimation_schedule,
 )
 from numpyro_pl.types import ArrayTree, PRNGKey
+from numpyro_pl.white_noise import WHITE_NOISE
 
 __all__ = ["PLState", "pl"]
 
@@ -52,6 +54,8 @@ class PLState(NamedTuple):
       :math:`\\sigma_i^2`.
     - **noise_ratio** - per-component noise ratios :math:`r_i`.
     - **mean_noise_ratio** - mean of ``noise_ratio`` over all components.
+    - **coefficients** - a :class:`~numpyro_pl.dynamics.MoveCoefficients`: the constants of
+      a move computed from ``mass`` and ``grad_var`` at each re-estimate.
     - **schedule** - a :class:`~numpyro_pl.noise.ScheduleState`: the current interval between
       re-estimates and the moves left before the next one.
     - **num_grad_evals** - cumulative number of minibatch gradients, including those spent on
@@ -71,6 +75,7 @@ class PLState(NamedTuple):
     grad_var: ArrayTree
     noise_ratio: ArrayTree
     mean_noise_ratio: jax.Array
+    coefficients: MoveCoefficients
     schedule: ScheduleState
     num_grad_evals: jax.Array
     diverging: jax.Array
@@ -107,6 +112,7 @@ def pl(
     max_reestimate_interval: int = 50000,
     adapt_after_warmup: bool = True,
     compensate_minibatch_noise: bool = True,
+    white_noise: str = "rademacher",
     chain_axis_name: Optional[str] = None,
 ):
     r"""Build the pseudo-Langevin transition as a pair of pure functions.
@@ -165,6 +171,17 @@ def pl(
         warmup_interval=warmup_reestimate_interval,
     )
     dyn = dict(temperature=temperature, step_size=step_size, friction=friction)
+    reestimate_fields = (
+        "momentum",
+        "mass",
+        "grad_var",
+        "noise_ratio",
+        "mean_noise_ratio",
+        "coefficients",
+        "schedule",
+        "num_grad_evals",
+    )
+    white_noise_like = WHITE_NOISE[white_noise]
     warmup_steps = None
 
     def compensated(grad_var):
@@ -188,8 +205,11 @@ def pl(
             floor=grad_var_floor,
         )
 
-    def energies(momentum, grad, mass, grad_var, z):
-        kinetic = kinetic_energy(momentum, grad, mass, compensated(grad_var), **dyn)
+    def coefficients(mass, grad_var):
+        return move_coefficients(mass, compensated(grad_var), **dyn)
+
+    def energies(momentum, grad, coefficients, z):
+        kinetic = kinetic_energy(momentum, grad, coefficients, step_size, friction)
         return kinetic, 2.0 * kinetic / _tree_size(z)
 
     def init_kernel(init_params, num_warmup, rng_key, model_args=(), model_kwargs=None):
@@ -203,9 +223,8 @@ def pl(
         momentum = start_half_momentum(
             key_momentum, grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
         )
-        kinetic, kinetic_temp = energies(
-            momentum, grad, mass_state.mass, mass_state.grad_var, init_params
-        )
+        coefs = coefficients(mass_state.mass, mass_state.grad_var)
+        kinetic, kinetic_temp = energies(momentum, grad, coefs, init_params)
         return PLState(
             i=jnp.zeros((), jnp.int32),
             z=init_params,
@@ -218,15 +237,17 @@ def pl(
             grad_var=mass_state.grad_var,
             noise_ratio=mass_state.noise_ratio,
             mean_noise_ratio=_tree_mean(mass_state.noise_ratio),
+            coefficients=coefs,
             schedule=schedule_init(num_warmup > 0),
             num_grad_evals=1 + estimate_.num_draws,
             diverging=~(jnp.isfinite(pe) & jnp.isfinite(kinetic)),
             rng_key=rng_key,
         )
 
-    def reestimate(state: PLState, pe_fn, rng_key, warmup) -> PLState:
+    def reestimate(state: PLState, pe_fn, rng_key, warmup) -> dict:
         """New sigma^2 at ``state.z``, then masses and schedule; during warmup every
-        component is reset to ``noise_ratio`` and every momentum redrawn."""
+        component is reset to ``noise_ratio`` and every momentum redrawn. Returns the
+        fields of ``state`` that change."""
         key_estimate, key_mass, key_momentum = random.split(rng_key, 3)
         estimate_ = estimate(pe_fn, state.z, key_estimate)
         mass_state, redraw = mass_update(
@@ -239,16 +260,17 @@ def pl(
             key_momentum, state.z_grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
         )
         schedule = schedule_update(state.schedule, state.grad_var, mass_state.grad_var, warmup)
-        # the last warmup estimate hands over to the reference schedule
+        # the estimate at the end of warmup hands over to the reference schedule
         schedule = jax.tree.map(
             lambda a, b: jnp.where(state.i == warmup_steps, a, b), schedule_init(False), schedule
         )
-        return state._replace(
+        return dict(
             momentum=jax.tree.map(jnp.where, redraw, fresh, state.momentum),
             mass=mass_state.mass,
             grad_var=mass_state.grad_var,
             noise_ratio=mass_state.noise_ratio,
             mean_noise_ratio=_tree_mean(mass_state.noise_ratio),
+            coefficients=coefficients(mass_state.mass, mass_state.grad_var),
             schedule=schedule,
             num_grad_evals=state.num_grad_evals + estimate_.num_draws,
         )
@@ -256,41 +278,42 @@ def pl(
     def sample_kernel(state: PLState, model_args=(), model_kwargs=None) -> PLState:
         pe_fn = get_potential(model_args, model_kwargs)
         rng_key, key_batch, key_noise, key_adapt = random.split(state.rng_key, 4)
-        z = drift(state.z, state.momentum, state.mass, step_size)
-        pe, grad = jax.value_and_grad(pe_fn)(z, key_batch)
-        noise = standard_normal_like(key_noise, grad)
-        momentum = kick(state.momentum, grad, state.mass, compensated(state.grad_var), noise, **dyn)
-        schedule, due = schedule_tick(state.schedule)
-        warmup = state.i < warmup_steps
-        due = due | (state.i + 1 == warmup_steps)
+        # A re-estimate that the previous move made due comes first, so that the move itself
+        # (drift, gradient, kick, kinetic energy) compiles to one straight-line block.
+        warmup = state.i <= warmup_steps
+        due = (state.schedule.countdown <= 0) | ((state.i == warmup_steps) & (state.i > 0))
         if not adapt_after_warmup:
             due = due & warmup
-        state = state._replace(
+        any_due = (
+            due if chain_axis_name is None else lax.psum(due.astype(jnp.int32), chain_axis_name) > 0
+        )
+        # only the fields that a re-estimate changes go through the branch
+        unchanged = {name: getattr(state, name) for name in reestimate_fields}
+
+        def reestimate_due(unchanged):
+            new = reestimate(state, pe_fn, key_adapt, warmup)
+            return jax.tree.map(lambda a, b: jnp.where(due, a, b), new, unchanged)
+
+        state = state._replace(**lax.cond(any_due, reestimate_due, lambda u: u, unchanged))
+        coefs = state.coefficients
+        z = drift(state.z, state.momentum, coefs.drift_scale)
+        pe, grad = jax.value_and_grad(pe_fn)(z, key_batch)
+        noise = white_noise_like(key_noise, grad)
+        momentum = kick(state.momentum, grad, coefs.kick_noise_scale, noise, step_size, friction)
+        schedule, _ = schedule_tick(state.schedule)
+        kinetic, kinetic_temp = energies(momentum, grad, coefs, z)
+        return state._replace(
             i=state.i + 1,
             z=z,
             momentum=momentum,
             z_grad=grad,
             potential_energy=pe,
-            schedule=schedule,
-            num_grad_evals=state.num_grad_evals + 1,
-            rng_key=rng_key,
-        )
-        any_due = (
-            due if chain_axis_name is None else lax.psum(due.astype(jnp.int32), chain_axis_name) > 0
-        )
-
-        def reestimate_due(state):
-            new = reestimate(state, pe_fn, key_adapt, warmup)
-            return jax.tree.map(lambda a, b: jnp.where(due, a, b), new, state)
-
-        state = lax.cond(any_due, reestimate_due, lambda s: s, state)
-        kinetic, kinetic_temp = energies(
-            state.momentum, state.z_grad, state.mass, state.grad_var, state.z
-        )
-        return state._replace(
             kinetic_energy=kinetic,
             kinetic_temperature=kinetic_temp,
+            schedule=schedule,
+            num_grad_evals=state.num_grad_evals + 1,
             diverging=~(jnp.isfinite(pe) & jnp.isfinite(kinetic)),
+            rng_key=rng_key,
         )
 
     return init_kernel, sample_kernel

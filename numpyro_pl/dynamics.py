@@ -47,16 +47,19 @@ The naive control variant, which ignores the minibatch noise, is obtained by pas
 in :mod:`numpyro_pl.core`).
 """
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
-from jax import random
 
-from numpyro_pl.types import ArrayTree, PRNGKey
+from numpyro_pl.types import ArrayTree
+from numpyro_pl.white_noise import standard_normal_like
 
 __all__ = [
+    "MoveCoefficients",
     "mass_from_grad_var",
+    "move_coefficients",
     "noise_ratio_from_mass",
-    "standard_normal_like",
     "start_half_momentum",
     "drift",
     "kick",
@@ -82,17 +85,6 @@ def noise_ratio_from_mass(grad_var, mass, temperature, step_size, friction):
     return jax.tree.map(lambda s2, m: s2 * scale / m, grad_var, mass)
 
 
-def standard_normal_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
-    """Independent standard normal noise with the structure, shapes and dtypes of ``tree``."""
-    leaves, treedef = jax.tree.flatten(tree)
-    keys = random.split(rng_key, len(leaves))
-    noise = [
-        random.normal(k, jnp.shape(x), jnp.result_type(x))
-        for k, x in zip(keys, leaves, strict=True)
-    ]
-    return jax.tree.unflatten(treedef, noise)
-
-
 def start_half_momentum(
     rng_key, grad, mass, compensated_var, temperature, step_size, friction
 ) -> ArrayTree:
@@ -114,14 +106,50 @@ def start_half_momentum(
     return jax.tree.map(leaf, grad, mass, compensated_var, xi)
 
 
-def drift(z, half_momentum, mass, step_size) -> ArrayTree:
-    r"""Position update :math:`w_i \leftarrow w_i + \Delta t\, \pi_i / M_i`."""
-    return jax.tree.map(lambda w, p, m: w + step_size * p / m, z, half_momentum, mass)
+class MoveCoefficients(NamedTuple):
+    r"""The per-component constants of a move, which change only when the masses or
+    :math:`\sigma^2` do (see :func:`move_coefficients`).
+
+    - **drift_scale** - :math:`\Delta t / M_i`.
+    - **kick_noise_scale** - the amplitude of the white noise in :func:`kick`,
+      :math:`\sqrt{(1 + c_1^2)\left(M_i T m_1^2 - (1 + c_1^2) \sigma_i^2 \Delta t^2/4\right)}`.
+    - **kinetic_offset** - the part of the expected kinetic energy that does not depend on
+      the momentum (see :func:`kinetic_energy`), summed over components.
+    """
+
+    drift_scale: ArrayTree
+    kick_noise_scale: ArrayTree
+    kinetic_offset: jax.Array
 
 
-def kick(
-    half_momentum, grad, mass, compensated_var, noise, temperature, step_size, friction
-) -> ArrayTree:
+def move_coefficients(mass, compensated_var, temperature, step_size, friction) -> MoveCoefficients:
+    r"""The constants of a move for the given masses and :math:`\sigma^2` (``compensated_var``:
+    zeros for the naive variant), so that a move itself divides and takes no square root."""
+    c1_sq = _c1_squared(friction)
+    one_plus = 1.0 + c1_sq
+
+    def kick_scale(m, s2):
+        return jnp.sqrt(
+            one_plus * (m * temperature * friction**2 - one_plus * s2 * step_size**2 / 4)
+        )
+
+    def offset(m, s2):
+        return jnp.sum(0.5 * temperature * friction**2 - c1_sq * s2 * step_size**2 / (8.0 * m))
+
+    return MoveCoefficients(
+        drift_scale=jax.tree.map(lambda m: step_size / m, mass),
+        kick_noise_scale=jax.tree.map(kick_scale, mass, compensated_var),
+        kinetic_offset=sum(jax.tree.leaves(jax.tree.map(offset, mass, compensated_var))),
+    )
+
+
+def drift(z, half_momentum, drift_scale) -> ArrayTree:
+    r"""Position update :math:`w_i \leftarrow w_i + \Delta t\, \pi_i / M_i`, with
+    ``drift_scale`` :math:`= \Delta t / M_i`."""
+    return jax.tree.map(lambda w, p, s: w + s * p, z, half_momentum, drift_scale)
+
+
+def kick(half_momentum, grad, kick_noise_scale, noise, step_size, friction) -> ArrayTree:
     r"""Inner momentum update with one fresh minibatch gradient.
 
     .. math::
@@ -130,37 +158,38 @@ def kick(
             + \sqrt{(1 + c_1^2) \left(M_i T m_1^2
                 - (1 + c_1^2) \sigma_i^2 \Delta t^2/4\right)}\;\xi_i
 
-    which is the block formula with :math:`a_i^2` substituted. ``noise`` holds the standard
-    normal :math:`\xi`.
+    which is the block formula with :math:`a_i^2` substituted; ``kick_noise_scale`` is the
+    square root (:func:`move_coefficients`) and ``noise`` holds :math:`\xi`, of zero mean
+    and unit variance (:mod:`numpyro_pl.white_noise`).
     """
     c1_sq = _c1_squared(friction)
-    one_plus = 1.0 + c1_sq
+    return jax.tree.map(
+        lambda p, g, a, x: c1_sq * p - (1.0 + c1_sq) * 0.5 * step_size * g + a * x,
+        half_momentum,
+        grad,
+        kick_noise_scale,
+        noise,
+    )
 
-    def leaf(p, g, m, s2, x):
-        var = one_plus * (m * temperature * friction**2 - one_plus * s2 * step_size**2 / 4.0)
-        return c1_sq * p - one_plus * 0.5 * step_size * g + jnp.sqrt(var) * x
 
-    return jax.tree.map(leaf, half_momentum, grad, mass, compensated_var, noise)
-
-
-def kinetic_energy(half_momentum, grad, mass, compensated_var, temperature, step_size, friction):
+def kinetic_energy(half_momentum, grad, coefficients: MoveCoefficients, step_size, friction):
     r"""Expected kinetic energy :math:`K = \sum_i \mathbb{E}_\xi[p_i^2] / (2 M_i)` at the end
     of the current move.
 
     With :math:`p_i = c_1(\pi_i - \frac{\Delta t}{2} g_i) + \sqrt{a_i^2 + \sigma_i^2 m_1^2
     \Delta t^2/4}\;\xi_i`, the expectation over :math:`\xi` is
-    :math:`c_1^2 (\pi_i - \frac{\Delta t}{2} g_i)^2 + M_i T m_1^2 - \sigma_i^2 c_1^2 \Delta t^2/4`.
-    The kinetic temperature :math:`2K/n` averages to :math:`T` at equilibrium.
+    :math:`c_1^2 (\pi_i - \frac{\Delta t}{2} g_i)^2 + M_i T m_1^2 - \sigma_i^2 c_1^2 \Delta t^2/4`,
+    so :math:`K = \frac{c_1^2}{2} \sum_i (\pi_i - \frac{\Delta t}{2} g_i)^2 / M_i` plus
+    ``coefficients.kinetic_offset``. The kinetic temperature :math:`2K/n` averages to
+    :math:`T` at equilibrium.
     """
     c1_sq = _c1_squared(friction)
 
-    def leaf(p, g, m, s2):
-        end = p - 0.5 * step_size * g
-        p_sq = c1_sq * end**2 + m * temperature * friction**2 - s2 * c1_sq * step_size**2 / 4.0
-        return jnp.sum(p_sq / m)
+    def leaf(p, g, s):
+        return jnp.sum(s * (p - 0.5 * step_size * g) ** 2)
 
-    parts = jax.tree.leaves(jax.tree.map(leaf, half_momentum, grad, mass, compensated_var))
-    return 0.5 * sum(parts)
+    parts = jax.tree.leaves(jax.tree.map(leaf, half_momentum, grad, coefficients.drift_scale))
+    return 0.5 * c1_sq / step_size * sum(parts) + coefficients.kinetic_offset
 
 
 def max_stable_noise_ratio(friction) -> float:

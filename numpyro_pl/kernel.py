@@ -18,6 +18,7 @@ from numpyro_pl.core import PLState, pl
 from numpyro_pl.dynamics import max_stable_noise_ratio
 from numpyro_pl.potential import minibatch_potential
 from numpyro_pl.validation import check_int, check_real
+from numpyro_pl.white_noise import WHITE_NOISE
 
 __all__ = ["PseudoLangevin"]
 
@@ -156,6 +157,11 @@ class PseudoLangevin(MCMCKernel):
     :param bool compensate_minibatch_noise: ``False`` gives the naive control variant, whose
         white noise ignores the minibatch noise (:math:`a_i^2 = M_i T m_1^2`); it runs about
         :math:`2r` too hot. Default ``True``.
+    :param str white_noise: distribution of the white noise :math:`\xi` of each kick, of zero
+        mean and unit variance: ``"rademacher"`` (signs :math:`\pm 1`, 32 from each random
+        word; the default, since a normal draw costs about as much as the gradient itself) or
+        ``"normal"`` (the paper's reference). Only the variance enters the
+        fluctuation-dissipation relation; see :mod:`numpyro_pl.white_noise`.
     :param callable init_strategy: NumPyro per-site initialization function.
 
     **Example**
@@ -203,6 +209,7 @@ class PseudoLangevin(MCMCKernel):
         warmup_reestimate_interval=100,
         adapt_after_warmup=True,
         compensate_minibatch_noise=True,
+        white_noise="rademacher",
         init_strategy=init_to_uniform,
     ):
         if not (model is None) ^ (potential_fn is None):
@@ -241,6 +248,10 @@ class PseudoLangevin(MCMCKernel):
         check_int("reestimate_interval_step", reestimate_interval_step, 0)
         check_int("max_reestimate_interval", max_reestimate_interval, reestimate_interval)
         check_int("warmup_reestimate_interval", warmup_reestimate_interval, 1)
+        if not isinstance(white_noise, str) or white_noise not in WHITE_NOISE:
+            raise ValueError(
+                f"`white_noise` must be one of {sorted(WHITE_NOISE)}, got {white_noise!r}."
+            )
 
         self._model = model
         self._potential_fn = potential_fn
@@ -265,6 +276,7 @@ class PseudoLangevin(MCMCKernel):
             warmup_reestimate_interval=warmup_reestimate_interval,
             adapt_after_warmup=bool(adapt_after_warmup),
             compensate_minibatch_noise=bool(compensate_minibatch_noise),
+            white_noise=white_noise,
         )
         # built by `init`
         self._init_fn = None

@@ -22,6 +22,7 @@ joint noise of all of them.
 from functools import partial
 from typing import Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import random
 from numpyro.handlers import seed, substitute, trace
@@ -45,7 +46,25 @@ class MinibatchPlate(NamedTuple):
 
 
 def _trace(model, rng_key, model_args, model_kwargs):
-    return trace(seed(model, rng_key)).get_trace(*model_args, **model_kwargs)
+    """A trace of ``model`` with abstract values (shapes and dtypes, no numbers): the model
+    runs under :func:`jax.eval_shape`, so nothing is computed on the full data."""
+    traced = {}
+
+    def run():
+        traced["trace"] = trace(seed(model, rng_key)).get_trace(*model_args, **model_kwargs)
+
+    jax.eval_shape(run)
+    return traced["trace"]
+
+
+def _deterministic_in_plates(model_trace, plates) -> list:
+    """Deterministic sites inside a subsampled plate: they have one value per data point."""
+    return [
+        name
+        for name, site in model_trace.items()
+        if site["type"] == "deterministic"
+        and any(f.name in plates for f in site["cond_indep_stack"])
+    ]
 
 
 def find_minibatch_plates(model_trace, batch_size=None, plate_name=None) -> dict:
@@ -197,10 +216,18 @@ class MinibatchModel(NamedTuple):
     init_params: dict
     #: ``potential_fn_gen(*args, **kwargs)`` returning ``potential_fn(z, rng_key)``.
     potential_fn_gen: Callable
-    #: NumPyro's ``postprocess_fn(*args, **kwargs)`` on the full data.
+    #: NumPyro's ``postprocess_fn(*args, **kwargs)``: constrains the samples and computes the
+    #: deterministic sites. It runs the model on one fixed minibatch, unless a deterministic
+    #: site lies inside a subsampled plate, which needs the full data.
     postprocess_fn: Callable
     #: the subsampled plates, ``{name: MinibatchPlate}``.
     plates: dict
+
+
+def _postprocess_fn(full_postprocess, indices, *model_args, **model_kwargs):
+    if indices is None:
+        return full_postprocess(*model_args, **model_kwargs)
+    return full_postprocess(*model_args, **{**model_kwargs, INDICES_KWARG: indices})
 
 
 def _minibatch_potential_fn(full_gen, plates, *model_args, **model_kwargs):
@@ -224,6 +251,10 @@ def minibatch_potential(
     """Build the minibatch potential of a NumPyro model with
     :func:`numpyro.infer.util.initialize_model`.
 
+    The model is never run on the full data: the plates are found from an abstract trace,
+    and NumPyro's initialisation evaluates the potential on a minibatch, so a network of
+    10⁶ parameters on 10⁵ data points starts in the memory of a few minibatches.
+
     :param rng_key: key for initialisation (a batch of keys for vectorized chains).
     :param model: a NumPyro model with a data plate.
     :param batch_size: minibatch size for a full-data plate (see :func:`find_minibatch_plates`).
@@ -238,13 +269,16 @@ def minibatch_potential(
     _check_subsampled_sites(model, key_proto, model_args, model_kwargs, plates)
     wrapped = _with_indices(model)
     init_kwargs = {} if init_strategy is None else {"init_strategy": init_strategy}
+    minibatch = {
+        name: jnp.arange(plate.batch_size, dtype=jnp.int32) for name, plate in plates.items()
+    }
     try:
         info = initialize_model(
             rng_key,
             wrapped,
             dynamic_args=True,
             model_args=model_args,
-            model_kwargs=model_kwargs,
+            model_kwargs={**model_kwargs, INDICES_KWARG: minibatch},
             **init_kwargs,
         )
     except RuntimeError as err:
@@ -256,6 +290,10 @@ def minibatch_potential(
     return MinibatchModel(
         info.param_info.z,
         partial(_minibatch_potential_fn, info.potential_fn, plates),
-        info.postprocess_fn,
+        partial(
+            _postprocess_fn,
+            info.postprocess_fn,
+            None if _deterministic_in_plates(model_trace, plates) else minibatch,
+        ),
         plates,
     )

@@ -18,6 +18,7 @@ from numpyro_pl.dynamics import (
     kinetic_energy,
     mass_from_grad_var,
     max_stable_noise_ratio,
+    move_coefficients,
     noise_ratio_from_mass,
 )
 
@@ -89,16 +90,18 @@ def test_kick_injects_the_thermal_noise():
     key_g, key_xi = jax.random.split(jax.random.key(0))
     grad = jnp.sqrt(grad_var) * jax.random.normal(key_g, grad_var.shape)
     xi = jax.random.normal(key_xi, grad_var.shape)
-    momentum = kick(jnp.zeros_like(mass), grad, mass, grad_var, xi, temperature, dt, friction)
+    coefs = move_coefficients(mass, grad_var, temperature, dt, friction)
+    momentum = kick(jnp.zeros_like(mass), grad, coefs.kick_noise_scale, xi, dt, friction)
     target = (1 + c1_sq) * mass[0] * temperature * friction**2
     assert abs(jnp.var(momentum) / target - 1) < 4 * np.sqrt(2 / grad_var.size)
 
 
 def test_drift_and_kinetic_energy_at_rest():
     z, p, m = jnp.ones(3), jnp.array([1.0, 2.0, 3.0]), jnp.full(3, 2.0)
-    np.testing.assert_allclose(drift(z, p, m, 0.5), 1 + 0.5 * p / m)
+    coefs = move_coefficients(m, jnp.zeros(3), temperature=2.0, step_size=0.5, friction=0.1)
+    np.testing.assert_allclose(drift(z, p, coefs.drift_scale), 1 + 0.5 * p / m)
     # zero momentum and gradient: only the white-noise expectation remains, M T m1^2 per dof
-    k = kinetic_energy(jnp.zeros(3), jnp.zeros(3), m, jnp.zeros(3), 2.0, 1.0, 0.1)
+    k = kinetic_energy(jnp.zeros(3), jnp.zeros(3), coefs, 0.5, 0.1)
     np.testing.assert_allclose(k, 0.5 * 3 * 2.0 * 0.01, rtol=1e-6)
 
 

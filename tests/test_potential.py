@@ -1,10 +1,13 @@
 """From a NumPyro model to a minibatch potential (potential.py)."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import pytest
 from numpyro.infer.util import potential_energy
 
 from numpyro_pl.potential import MinibatchPlate, draw_indices, minibatch_potential
@@ -44,3 +47,46 @@ def test_minibatch_potential_is_unbiased_with_plate_scale():
     assert abs(float(draws.mean()) - float(full)) < 4 * mcse
     # a minibatch is B points scaled by N/B: its spread is far from zero
     assert float(draws.std()) > 1.0
+
+
+def test_model_is_never_evaluated_on_the_full_data():
+    """Setting up the potential must not run the model on all N points (a 10^6-parameter
+    network on 10^5 points would need gigabytes): only one abstract trace sees N rows."""
+    X, y = data()
+    rows = []
+
+    def recording(X, y):
+        w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
+        with numpyro.plate("data", X.shape[0]) as idx:
+            mean = X[idx] @ w
+            rows.append((isinstance(mean, jax.core.Tracer), mean.shape[0]))
+            numpyro.sample("y", dist.Normal(mean, 1.0), obs=y[idx])
+
+    built = minibatch_potential(jax.random.key(0), recording, model_args=(X, y), batch_size=B)
+    built.potential_fn_gen(X, y)(built.init_params, jax.random.key(1))
+    full = [traced for traced, n in rows if n == N]
+    assert len(rows) > 1 and full == [True], rows
+
+
+def with_deterministic(X, y, per_point):
+    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
+    numpyro.deterministic("w_sq", jnp.sum(w**2))
+    with numpyro.plate("data", X.shape[0]) as idx:
+        mean = X[idx] @ w
+        if per_point:
+            numpyro.deterministic("mean", mean)
+        numpyro.sample("y", dist.Normal(mean, 1.0), obs=y[idx])
+
+
+@pytest.mark.parametrize("per_point", [False, True])
+def test_postprocess_gives_deterministic_sites_on_the_full_data(per_point):
+    """Deterministic sites come out right: one outside the plate from a minibatch run, one
+    per data point (inside the plate) from the full data."""
+    X, y = data()
+    model = partial(with_deterministic, per_point=per_point)
+    built = minibatch_potential(jax.random.key(0), model, model_args=(X, y), batch_size=B)
+    z = {"w": jnp.array([0.5, -1.0])}
+    out = built.postprocess_fn(X, y)(z)
+    np.testing.assert_allclose(out["w_sq"], 1.25, rtol=1e-6)
+    if per_point:
+        np.testing.assert_allclose(out["mean"], X @ z["w"], rtol=1e-5)

@@ -190,6 +190,8 @@ def test_batch_size_not_integer(batch_size):
             "max_reestimate_interval",
         ),
         (dict(plate_name=0), TypeError, "plate_name"),
+        (dict(white_noise="gaussian"), ValueError, "white_noise"),
+        (dict(white_noise=None), ValueError, "white_noise"),
     ],
 )
 def test_constructor_argument_checks(kwargs, error, name):
