@@ -61,7 +61,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
+from environment import machine
 from jax import random
 from numpyro.infer import HMC, MCMC
 from numpyro.optim import Adam
@@ -495,15 +495,6 @@ def plot(results, out):
         bottom.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(RESULTS / f"{out}.png", dpi=90)
-
-
-def machine():
-    cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line]
-    return (
-        f"nproc {len(os.sched_getaffinity(0))}, CPU {(cpu or ['?'])[0]}, jax {jax.__version__} "
-        f"({jax.default_backend()}), numpyro {numpyro.__version__}, Python "
-        f"{sys.version.split()[0]}"
-    )
 
 
 def main():

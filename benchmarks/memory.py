@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 import jax
+from environment import machine
 from jax import random
-from move_overhead import SIZES, B, kspin_data, machine, mlp_model
+from move_overhead import SIZES, B, kspin_data, mlp_model
 from numpyro.infer import MCMC
 
 from numpyro_pl import PseudoLangevin
@@ -43,7 +44,8 @@ def main():
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--thinning", type=int, default=100)
     args = parser.parse_args()
-    header, command = machine(), " ".join(["python", *sys.argv])
+    header = f"- {machine()}; load average at start: {os.getloadavg()[0]:.2f}\n"
+    command = " ".join(["python", *sys.argv])
 
     X, y = kspin_data(random.key(42))
     kernel = PseudoLangevin(mlp_model(SIZES["1e6"]), batch_size=B)

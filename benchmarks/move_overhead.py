@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+from environment import machine
 from jax import lax, random
 from numpyro.infer import MCMC
 from numpyro.infer.initialization import init_to_uniform
@@ -209,16 +210,6 @@ def tables(rows, run_length):
     )
 
 
-def machine():
-    cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line]
-    return (
-        f"- nproc: {len(os.sched_getaffinity(0))}; CPU: {(cpu or ['?'])[0]}; load average at "
-        f"start: {os.getloadavg()[0]:.2f}\n- jax {jax.__version__} ({jax.default_backend()}: "
-        f"{jax.devices()[0].device_kind}), "
-        f"numpyro {numpyro.__version__}, Python {sys.version.split()[0]}\n"
-    )
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=sorted(SIZES))
@@ -226,7 +217,8 @@ def main():
     parser.add_argument("--out", default="move_overhead", help="results file name")
     parser.add_argument("--quick", action="store_true", help="small n, fewer repeats")
     args = parser.parse_args()
-    header, command = machine(), " ".join(["python", *sys.argv])
+    header = f"- {machine()}; load average at start: {os.getloadavg()[0]:.2f}\n"
+    command = " ".join(["python", *sys.argv])
     text = tables([bench(name, args.quick) for name in args.sizes], int(args.run_length))
     print(text)
     out = Path(__file__).parent / "results" / f"{args.out}.md"

@@ -52,7 +52,6 @@ import argparse
 import inspect
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,13 +60,13 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 from jax import lax
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import potential_energy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "diagnostics")]
+from environment import machine, package_version  # noqa: E402
 from regression_run import B as REG_B  # noqa: E402
 from regression_run import D as REG_D  # noqa: E402
 from regression_run import N as REG_N  # noqa: E402
@@ -419,27 +418,12 @@ def plot(reg, bnn, nuts, path):
     fig.savefig(path, dpi=110)
 
 
-def machine():
-    cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line]
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--short", "numpyro_pl"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()[1::2]
-    except OSError:
-        head, dirty = "?", []
+def header():
     noise = inspect.signature(PseudoLangevin).parameters.get("white_noise")
     return (
-        f"- nproc: {len(os.sched_getaffinity(0))}; CPU: {(cpu or ['?'])[0]}; load average at "
-        f"start: {os.getloadavg()[0]:.2f}\n- jax {jax.__version__} ({jax.default_backend()}), "
-        f"numpyro {numpyro.__version__}, arviz {az.__version__}, Python "
-        f"{sys.version.split()[0]}\n- package: git {head}"
-        + (f" with uncommitted changes to {', '.join(dirty)}" if dirty else "")
-        + f"; white noise: {noise.default if noise else 'normal (no white_noise argument)'}\n"
+        f"- {machine(az)}; load average at start: {os.getloadavg()[0]:.2f}\n"
+        f"- package: {package_version()}; white noise: "
+        f"{noise.default if noise else 'normal (no white_noise argument)'}\n"
     )
 
 
@@ -457,7 +441,7 @@ def main():
     sizes = dict(SIZES["quick" if args.quick else "full"])
     if args.track_interval:
         sizes["track"] = args.track_interval
-    header, command = machine(), " ".join(["python", *sys.argv])
+    header_, command = header(), " ".join(["python", *sys.argv])
     t_start = time.perf_counter()
 
     data = regression_data()
@@ -498,7 +482,7 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     name = "noise_ratio_tradeoff" + ("_quick" if args.quick else "")
     (RESULTS / f"{name}.md").write_text(
-        f"# Noise ratio r: ESS per move against accuracy\n\n{header}- command: `{command}`\n"
+        f"# Noise ratio r: ESS per move against accuracy\n\n{header_}- command: `{command}`\n"
         f"- wall time {wall / 60:.1f} min; load average at end: {os.getloadavg()[0]:.2f}\n\n"
         f"{text}"
     )

@@ -60,7 +60,6 @@ Results go to benchmarks/results/nuts_comparison.{md,json} (``--out`` renames th
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -70,7 +69,7 @@ import jax
 import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
-import numpyro
+from environment import machine, package_version
 from numpyro.infer import MCMC, NUTS
 
 from numpyro_pl import PseudoLangevin, bayesian_mlp, mlp_forward, num_params, paper_to_numpyro
@@ -496,30 +495,6 @@ def tables(runs):
     )
 
 
-def kernel_version():
-    """The commit, and the files of numpyro_pl/ that differ from it (the kernel is evolving)."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        git = ["git", "-C", str(root)]
-        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True)
-        dirty = subprocess.run(
-            [*git, "status", "--short", "--", "numpyro_pl"], capture_output=True, text=True
-        ).stdout.split("\n")
-        changed = ", ".join(line[3:] for line in dirty if line.strip()) or "none"
-        return f"commit {commit.stdout.decode().strip()}; uncommitted in numpyro_pl/: {changed}"
-    except OSError:
-        return "git unavailable"
-
-
-def machine():
-    cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line]
-    return (
-        f"- nproc: {len(os.sched_getaffinity(0))}; CPU: {(cpu or ['?'])[0]}; "
-        f"jax {jax.__version__} ({jax.default_backend()}), numpyro {numpyro.__version__}, "
-        f"arviz {az.__version__}, Python {sys.version.split()[0]}"
-    )
-
-
 def write(runs, args, command, code, load_start, load_end, wall):
     """Print the tables and write them, after every problem (a late failure keeps the rest)."""
     text = tables(runs)
@@ -532,7 +507,7 @@ def write(runs, args, command, code, load_start, load_end, wall):
     header = [
         "# PseudoLangevin against NUTS (full batch) at T = 1",
         "",
-        machine(),
+        f"- {machine(az)}",
         f"- command: `{command}` (repository root)",
         f"- code: {code}",
         f"- load average (1, 5, 15 min) at start: {', '.join(f'{x:.2f}' for x in load_start)}; "
@@ -567,7 +542,7 @@ def main():
         args.pl_draws = min(args.pl_draws, 50)
     command = " ".join(["python", *sys.argv])
     load_start, start = os.getloadavg(), time.perf_counter()
-    code = kernel_version()
+    code = package_version()
     runs = []
     for name in args.problems:
         runs.append(run_problem(name, args))

@@ -66,9 +66,9 @@ import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 from blackjax.sgmcmc.diffusions import sghmc as sghmc_integrator
 from blackjax.util import generate_gaussian_noise
+from environment import machine
 from jax import lax, random
 from numpyro.infer import MCMC
 from numpyro.infer.initialization import init_to_uniform
@@ -334,16 +334,6 @@ def table(rows, pl_time):
     return "\n".join(lines) + "\n"
 
 
-def machine():
-    cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line]
-    return (
-        f"- nproc: {len(os.sched_getaffinity(0))}; CPU: {(cpu or ['?'])[0]}; load average at "
-        f"start: {os.getloadavg()[0]:.2f}\n- jax {jax.__version__} ({jax.default_backend()}), "
-        f"numpyro {numpyro.__version__}, blackjax {blackjax.__version__}, "
-        f"arviz {az.__version__}, Python {sys.version.split()[0]}\n"
-    )
-
-
 def parse_grid(entries):
     """``h:L`` strings -> [(h, L)]."""
     return [(float(h), int(L)) for h, L in (e.split(":") for e in entries)]
@@ -361,7 +351,8 @@ def main():
     args = parser.parse_args()
     cfg = dict(SETTINGS["quick" if args.quick else "default"])
     cfg.update({k: getattr(args, k) for k in ("chains", "burn", "moves") if getattr(args, k)})
-    header, command, start = machine(), " ".join(["python", *sys.argv]), time.perf_counter()
+    header = f"- {machine(blackjax, az)}; load average at start: {os.getloadavg()[0]:.2f}\n"
+    command, start = " ".join(["python", *sys.argv]), time.perf_counter()
 
     X, y = regression_data()
     mean, sd = exact_posterior(X, y, TEMPERATURE)

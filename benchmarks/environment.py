@@ -1,0 +1,38 @@
+"""What every benchmark records beside its numbers: the machine, the library versions and
+the version of the package that produced them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpyro
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine(*modules) -> str:
+    """One line: cores, CPU, device, and the versions of jax, numpyro, ``modules`` and Python."""
+    with open("/proc/cpuinfo") as f:
+        cpu = [line.split(":", 1)[1].strip() for line in f if "model name" in line]
+    versions = ", ".join(f"{m.__name__} {m.__version__}" for m in (numpyro, *modules))
+    return (
+        f"nproc {len(os.sched_getaffinity(0))}; CPU {(cpu or ['?'])[0]}; jax {jax.__version__} "
+        f"({jax.default_backend()}: {jax.devices()[0].device_kind}); {versions}; "
+        f"Python {sys.version.split()[0]}"
+    )
+
+
+def package_version() -> str:
+    """The commit, and the files of ``numpyro_pl/`` that differ from it."""
+    git = ["git", "-C", str(ROOT)]
+    try:
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True)
+        dirty = subprocess.run(
+            [*git, "status", "--short", "--", "numpyro_pl"], capture_output=True, text=True
+        ).stdout.splitlines()
+    except OSError:
+        return "git unavailable"
+    changed = ", ".join(line[3:] for line in dirty if line.strip()) or "none"
+    return f"commit {commit.stdout.decode().strip()}; uncommitted in numpyro_pl/: {changed}"
