@@ -18,12 +18,11 @@ the same for both; the equilibrium checks on neural networks are in ``docs/bench
 """
 
 import math
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax, random
+from jax import random
 
 from numpyro_pl.types import ArrayTree, PRNGKey
 
@@ -32,16 +31,15 @@ __all__ = ["WHITE_NOISE", "rademacher_like", "standard_normal_like"]
 _BITS = 32
 
 
-def _per_leaf(draw: Callable) -> Callable:
-    def like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
-        leaves, treedef = jax.tree.flatten(tree)
-        keys = random.split(rng_key, len(leaves))
-        noise = [
-            draw(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves, strict=True)
-        ]
-        return jax.tree.unflatten(treedef, noise)
-
-    return like
+def standard_normal_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
+    """Independent standard normal values with the structure, shapes and dtypes of ``tree``."""
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = random.split(rng_key, len(leaves))
+    noise = [
+        random.normal(k, jnp.shape(x), jnp.result_type(x))
+        for k, x in zip(keys, leaves, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, noise)
 
 
 def rademacher_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
@@ -66,19 +64,13 @@ def rademacher_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
     num_words = [-(-size // _BITS) for size in sizes]  # ceil(size / 32)
     words = random.bits(rng_key, (sum(num_words),), jnp.uint32)
     bits = ((words[:, None] >> jnp.arange(_BITS, dtype=jnp.uint32)) & 1).reshape(-1)
-    starts = np.cumsum([0, *num_words[:-1]]) * _BITS
+    starts = _BITS * np.cumsum([0, *num_words[:-1]])  # each leaf starts on a new word
     signs = [
-        (
-            1 - 2 * lax.dynamic_slice_in_dim(bits, int(start), size).astype(jnp.result_type(x))
-        ).reshape(jnp.shape(x))
+        (1 - 2 * bits[start : start + size].astype(jnp.result_type(x))).reshape(jnp.shape(x))
         for x, start, size in zip(leaves, starts, sizes, strict=True)
     ]
     return jax.tree.unflatten(treedef, signs)
 
 
-standard_normal_like = _per_leaf(random.normal)
-standard_normal_like.__doc__ = (
-    "Independent standard normal values with the structure, shapes and dtypes of ``tree``."
-)
 #: The white-noise sources by name, for the ``white_noise`` argument of the kernel.
 WHITE_NOISE = {"rademacher": rademacher_like, "normal": standard_normal_like}
