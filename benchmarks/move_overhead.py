@@ -17,6 +17,9 @@ median over repeats is reported, repeats of the rows interleaved against outside
   apart over the schedule of a run of ``--run-length`` moves (intervals of 5 000, 10 000, ...
   up to 50 000 moves when the estimates are stable, the reference schedule);
 - noise draws: ``rademacher_like`` and ``standard_normal_like`` over all parameters;
+- micro-batch gradients: the cost that the running-variance estimator of method.md would put
+  on every move: ``jax.vmap`` of ``value_and_grad`` over ``MICRO`` = 4 micro-batches of
+  B/4, their mean and a running sum of squared deviations, carried like the bare grad;
 - MCMC: ``MCMC(kernel, num_warmup=0, num_samples=n, progress_bar=...).run`` timed whole,
   from the same state (``post_warmup_state``: the eager ``kernel.init`` is not repeated).
   Without a progress bar every call recompiles the loop; that cost is in both timings and
@@ -53,6 +56,7 @@ from numpyro_pl.white_noise import rademacher_like, standard_normal_like
 SIZES = {"1e4": [50, 100], "1e5": [500, 100], "1e6": [5000, 100]}
 WINDOWS = [(100, 500), (300, 2300)]  # (n1, n2) of the jitted loops and of MCMC.run
 D, K, P, B, FLIP, TEMPERATURE = 100, 10, 100_000, 128, 0.355, 1.0
+MICRO = 4  # micro-batches per minibatch, for the running-variance estimator's cost
 
 
 def kspin_data(key):
@@ -114,9 +118,17 @@ def bench(name, quick):
     div = (10 if quick else 1) * (10 if n_params > 5e5 else 1)  # MCMC keeps every z: cap it
     (n1, n2), (mc1, mc2) = [(max(10, a // div), max(60, b // div)) for a, b in WINDOWS]
     reps, mc_reps = (2, 1) if quick else (12, 2)
-    gen = minibatch_potential(
-        random.key(1), model, model_args=(X, y), batch_size=B, init_strategy=init_to_uniform
-    ).potential_fn_gen
+
+    def potential_gen(batch_size):
+        return minibatch_potential(
+            random.key(1),
+            model,
+            model_args=(X, y),
+            batch_size=batch_size,
+            init_strategy=init_to_uniform,
+        ).potential_fn_gen
+
+    gen, micro_gen = potential_gen(B), potential_gen(B // MICRO)
 
     def bare_body(i, c):
         z, acc = c
@@ -128,12 +140,21 @@ def bench(name, quick):
     )
     normal_state = normal_kernel.init(random.key(0), 0, None, (X, y), {})
 
+    def micro_body(i, c):  # K micro-batch gradients, their mean, and a running variance
+        z, var_sum, acc = c
+        keys = random.split(random.fold_in(random.key(2), i), MICRO)
+        values, grads = jax.vmap(jax.value_and_grad(micro_gen(X, y)), (None, 0))(z, keys)
+        mean = jax.tree.map(lambda g: jnp.mean(g, 0), grads)
+        var_sum = jax.tree.map(lambda v, g, m: v + jnp.sum((g - m) ** 2, 0), var_sum, grads, mean)
+        return jax.tree.map(lambda w, g: w + 0.0 * g, z, mean), var_sum, acc + jnp.mean(values)
+
     def noise_body(draw, i, acc):
         noise = draw(random.fold_in(random.key(2), i), state.z)
         return acc + sum(jnp.sum(x) for x in jax.tree.leaves(noise))
 
     runs = {
         "grad": loop(bare_body, (state.z, jnp.float32(0))),
+        "micro": loop(micro_body, (state.z, jax.tree.map(jnp.zeros_like, state.z), jnp.float32(0))),
         "move": loop(lambda i, s: kernel.sample(s, (X, y), {}), state),
         "move_normal": loop(lambda i, s: normal_kernel.sample(s, (X, y), {}), normal_state),
         "signs": loop(partial(noise_body, rademacher_like), jnp.float32(0)),
@@ -203,10 +224,20 @@ def tables(rows, run_length):
             for r in rows
         ],
     )
+    micro = markdown(
+        f"size | bare grad ms | {MICRO} micro-batch grads + running variance ms | / bare grad",
+        [
+            f"| {r['size']} | {r['grad']:.3f} | {r['micro']:.3f} | {r['micro'] / r['grad']:.2f} |"
+            for r in rows
+        ],
+    )
     return (
         f"{main}\nInside `MCMC.run` (every sample collected, no thinning):\n\n{driver}\n"
         f"Amortised sigma^2 re-estimation (one estimate = draws x bare grad; {estimates} "
-        f"estimates in {run_length:,} moves):\n\n{reest}"
+        f"estimates in {run_length:,} moves):\n\n{reest}\n"
+        f"The micro-batch estimator's gradient (method.md: the minibatch split in {MICRO}, "
+        f"their gradients in one vmapped call, their mean for the move and a running "
+        f"variance), without the rest of the move:\n\n{micro}"
     )
 
 

@@ -8,6 +8,7 @@ One call of ``sample_kernel`` is one move: one minibatch gradient (see
 minibatch noise and of the masses (see :mod:`numpyro_pl.noise`).
 """
 
+from functools import partial
 from typing import Callable, NamedTuple, Optional
 
 import jax
@@ -20,6 +21,7 @@ from numpyro_pl.dynamics import (
     kick,
     kinetic_energy,
     move_coefficients,
+    num_components,
     start_half_momentum,
 )
 from numpyro_pl.noise import (
@@ -46,9 +48,6 @@ class PLState(NamedTuple):
     - **z_grad** - the minibatch gradient :math:`g` at ``z`` used by the last move.
     - **potential_energy** - the minibatch potential energy :math:`U` at ``z`` (the minibatch
       estimate of the negative log joint; the N/B scale comes from the plate).
-    - **kinetic_energy** - :math:`K = \\sum_i \\mathbb{E}[p_i^2]/(2M_i)`, the expected kinetic
-      energy of the physical momentum at the end of the move.
-    - **kinetic_temperature** - :math:`2K/n`, which averages to the target temperature.
     - **mass** - fictitious masses :math:`M_i`.
     - **grad_var** - the latest estimate of the minibatch gradient variance
       :math:`\\sigma_i^2`.
@@ -60,8 +59,21 @@ class PLState(NamedTuple):
       re-estimates and the moves left before the next one.
     - **num_grad_evals** - cumulative number of minibatch gradients, including those spent on
       estimating :math:`\\sigma^2`.
-    - **diverging** - whether this move produced a non-finite potential or kinetic energy.
+    - **diverging** - whether the potential energy at the new ``z`` is non-finite. A
+      non-finite momentum shows there one move later, when it has moved ``z``.
     - **rng_key** - random key for the next move.
+
+    Two diagnostics are properties, computed from the fields only when they are read, so
+    that a move does not spend a pass over every parameter on them. Both can be collected
+    like fields, with ``extra_fields=("kinetic_temperature",)`` in ``MCMC.run``:
+
+    - **kinetic_energy** - :math:`K = \\sum_i \\mathbb{E}[p_i^2]/(2M_i)`, the expected kinetic
+      energy of the physical momentum at the end of the move
+      (:func:`~numpyro_pl.dynamics.kinetic_energy`).
+    - **kinetic_temperature** - :math:`2K/n`, which averages to the target temperature.
+
+    On the state of several chains (``mcmc.last_state`` of a vectorized run) each property
+    has one value per chain.
     """
 
     i: jax.Array
@@ -69,8 +81,6 @@ class PLState(NamedTuple):
     momentum: ArrayTree
     z_grad: ArrayTree
     potential_energy: jax.Array
-    kinetic_energy: jax.Array
-    kinetic_temperature: jax.Array
     mass: ArrayTree
     grad_var: ArrayTree
     noise_ratio: ArrayTree
@@ -81,14 +91,22 @@ class PLState(NamedTuple):
     diverging: jax.Array
     rng_key: PRNGKey
 
+    @property
+    def kinetic_energy(self) -> jax.Array:
+        return _kinetic_energy(self.momentum, self.z_grad, self.coefficients, jnp.ndim(self.i))
+
+    @property
+    def kinetic_temperature(self) -> jax.Array:
+        batch_ndim = jnp.ndim(self.i)
+        return 2.0 * self.kinetic_energy / num_components(self.z, batch_ndim)
+
+
+_kinetic_energy = jax.jit(kinetic_energy, static_argnums=3)
+
 
 def _tree_mean(tree) -> jax.Array:
     leaves = jax.tree.leaves(tree)
     return sum(jnp.sum(x) for x in leaves) / sum(jnp.size(x) for x in leaves)
-
-
-def _tree_size(tree) -> int:
-    return sum(jnp.size(x) for x in jax.tree.leaves(tree))
 
 
 def pl(
@@ -208,10 +226,6 @@ def pl(
     def coefficients(mass, grad_var):
         return move_coefficients(mass, compensated(grad_var), **dyn)
 
-    def energies(momentum, grad, coefficients, z):
-        kinetic = kinetic_energy(momentum, grad, coefficients, step_size, friction)
-        return kinetic, 2.0 * kinetic / _tree_size(z)
-
     def init_kernel(init_params, num_warmup, rng_key, model_args=(), model_kwargs=None):
         nonlocal warmup_steps
         warmup_steps = num_warmup
@@ -224,15 +238,12 @@ def pl(
             key_momentum, grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
         )
         coefs = coefficients(mass_state.mass, mass_state.grad_var)
-        kinetic, kinetic_temp = energies(momentum, grad, coefs, init_params)
         return PLState(
             i=jnp.zeros((), jnp.int32),
             z=init_params,
             momentum=momentum,
             z_grad=grad,
             potential_energy=pe,
-            kinetic_energy=kinetic,
-            kinetic_temperature=kinetic_temp,
             mass=mass_state.mass,
             grad_var=mass_state.grad_var,
             noise_ratio=mass_state.noise_ratio,
@@ -240,7 +251,7 @@ def pl(
             coefficients=coefs,
             schedule=schedule_init(num_warmup > 0),
             num_grad_evals=1 + estimate_.num_draws,
-            diverging=~(jnp.isfinite(pe) & jnp.isfinite(kinetic)),
+            diverging=~jnp.isfinite(pe),
             rng_key=rng_key,
         )
 
@@ -279,7 +290,7 @@ def pl(
         pe_fn = get_potential(model_args, model_kwargs)
         rng_key, key_batch, key_noise, key_adapt = random.split(state.rng_key, 4)
         # A re-estimate that the previous move made due comes first, so that the move itself
-        # (drift, gradient, kick, kinetic energy) compiles to one straight-line block.
+        # (drift, gradient, kick) compiles to one straight-line block.
         warmup = state.i <= warmup_steps
         due = (state.schedule.countdown <= 0) | ((state.i == warmup_steps) & (state.i > 0))
         if not adapt_after_warmup:
@@ -287,32 +298,35 @@ def pl(
         any_due = (
             due if chain_axis_name is None else lax.psum(due.astype(jnp.int32), chain_axis_name) > 0
         )
-        # only the fields that a re-estimate changes go through the branch
-        unchanged = {name: getattr(state, name) for name in reestimate_fields}
 
-        def reestimate_due(unchanged):
-            new = reestimate(state, pe_fn, key_adapt, warmup)
-            return jax.tree.map(lambda a, b: jnp.where(due, a, b), new, unchanged)
+        # A while loop that runs once or not at all, carrying only the fields that a
+        # re-estimate changes: a loop updates its carry in place, where the branches of a
+        # `lax.cond` copied the arrays they pass through (10% of a gradient at 10^6
+        # parameters, benchmarks/move_overhead.py).
+        def reestimate_due(carry):
+            fields, pending = carry
+            new = reestimate(state._replace(**fields), pe_fn, key_adapt, warmup)
+            return jax.tree.map(partial(jnp.where, due), new, fields), jnp.zeros_like(pending)
 
-        state = state._replace(**lax.cond(any_due, reestimate_due, lambda u: u, unchanged))
+        fields = {name: getattr(state, name) for name in reestimate_fields}
+        fields, _ = lax.while_loop(lambda carry: carry[1], reestimate_due, (fields, any_due))
+        state = state._replace(**fields)
+
         coefs = state.coefficients
         z = drift(state.z, state.momentum, coefs.drift_scale)
         pe, grad = jax.value_and_grad(pe_fn)(z, key_batch)
         noise = white_noise_like(key_noise, grad)
         momentum = kick(state.momentum, grad, coefs.kick_noise_scale, noise, step_size, friction)
         schedule, _ = schedule_tick(state.schedule)
-        kinetic, kinetic_temp = energies(momentum, grad, coefs, z)
         return state._replace(
             i=state.i + 1,
             z=z,
             momentum=momentum,
             z_grad=grad,
             potential_energy=pe,
-            kinetic_energy=kinetic,
-            kinetic_temperature=kinetic_temp,
             schedule=schedule,
             num_grad_evals=state.num_grad_evals + 1,
-            diverging=~(jnp.isfinite(pe) & jnp.isfinite(kinetic)),
+            diverging=~jnp.isfinite(pe),
             rng_key=rng_key,
         )
 

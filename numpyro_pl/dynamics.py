@@ -47,6 +47,7 @@ The naive control variant, which ignores the minibatch noise, is obtained by pas
 in :mod:`numpyro_pl.core`).
 """
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -64,6 +65,7 @@ __all__ = [
     "drift",
     "kick",
     "kinetic_energy",
+    "num_components",
     "max_stable_noise_ratio",
 ]
 
@@ -115,11 +117,15 @@ class MoveCoefficients(NamedTuple):
       :math:`\sqrt{(1 + c_1^2)\left(M_i T m_1^2 - (1 + c_1^2) \sigma_i^2 \Delta t^2/4\right)}`.
     - **kinetic_offset** - the part of the expected kinetic energy that does not depend on
       the momentum (see :func:`kinetic_energy`), summed over components.
+    - **kinetic_scale** - :math:`c_1^2 / (2 \Delta t)`, a scalar.
+    - **half_step_size** - :math:`\Delta t / 2`, a scalar.
     """
 
     drift_scale: ArrayTree
     kick_noise_scale: ArrayTree
     kinetic_offset: jax.Array
+    kinetic_scale: jax.Array
+    half_step_size: jax.Array
 
 
 def move_coefficients(mass, compensated_var, temperature, step_size, friction) -> MoveCoefficients:
@@ -136,10 +142,13 @@ def move_coefficients(mass, compensated_var, temperature, step_size, friction) -
     def offset(m, s2):
         return jnp.sum(0.5 * temperature * friction**2 - c1_sq * s2 * step_size**2 / (8.0 * m))
 
+    kinetic_offset = sum(jax.tree.leaves(jax.tree.map(offset, mass, compensated_var)))
     return MoveCoefficients(
         drift_scale=jax.tree.map(lambda m: step_size / m, mass),
         kick_noise_scale=jax.tree.map(kick_scale, mass, compensated_var),
-        kinetic_offset=sum(jax.tree.leaves(jax.tree.map(offset, mass, compensated_var))),
+        kinetic_offset=kinetic_offset,
+        kinetic_scale=jnp.asarray(0.5 * c1_sq / step_size, jnp.result_type(kinetic_offset)),
+        half_step_size=jnp.asarray(0.5 * step_size, jnp.result_type(kinetic_offset)),
     )
 
 
@@ -172,9 +181,9 @@ def kick(half_momentum, grad, kick_noise_scale, noise, step_size, friction) -> A
     )
 
 
-def kinetic_energy(half_momentum, grad, coefficients: MoveCoefficients, step_size, friction):
+def kinetic_energy(half_momentum, grad, coefficients: MoveCoefficients, batch_ndim: int = 0):
     r"""Expected kinetic energy :math:`K = \sum_i \mathbb{E}_\xi[p_i^2] / (2 M_i)` at the end
-    of the current move.
+    of the move that used ``grad``.
 
     With :math:`p_i = c_1(\pi_i - \frac{\Delta t}{2} g_i) + \sqrt{a_i^2 + \sigma_i^2 m_1^2
     \Delta t^2/4}\;\xi_i`, the expectation over :math:`\xi` is
@@ -182,14 +191,22 @@ def kinetic_energy(half_momentum, grad, coefficients: MoveCoefficients, step_siz
     so :math:`K = \frac{c_1^2}{2} \sum_i (\pi_i - \frac{\Delta t}{2} g_i)^2 / M_i` plus
     ``coefficients.kinetic_offset``. The kinetic temperature :math:`2K/n` averages to
     :math:`T` at equilibrium.
+
+    :param batch_ndim: leading axes (chains) that are not summed over.
     """
-    c1_sq = _c1_squared(friction)
 
     def leaf(p, g, s):
-        return jnp.sum(s * (p - 0.5 * step_size * g) ** 2)
+        axes = tuple(range(batch_ndim, jnp.ndim(p)))
+        half_step = jnp.expand_dims(coefficients.half_step_size, axes)
+        return jnp.sum(s * (p - half_step * g) ** 2, axis=axes)
 
     parts = jax.tree.leaves(jax.tree.map(leaf, half_momentum, grad, coefficients.drift_scale))
-    return 0.5 * c1_sq / step_size * sum(parts) + coefficients.kinetic_offset
+    return coefficients.kinetic_scale * sum(parts) + coefficients.kinetic_offset
+
+
+def num_components(tree, batch_ndim: int = 0) -> int:
+    """Number of components :math:`n` in ``tree``, not counting ``batch_ndim`` leading axes."""
+    return sum(math.prod(jnp.shape(x)[batch_ndim:]) for x in jax.tree.leaves(tree))
 
 
 def max_stable_noise_ratio(friction) -> float:

@@ -25,7 +25,7 @@ __all__ = ["PseudoLangevin"]
 
 def _warn_nonfinite(step, diverging):
     warnings.warn(
-        f"PseudoLangevin: non-finite potential or kinetic energy at move {np.max(step)} "
+        f"PseudoLangevin: non-finite potential energy at move {np.max(step)} "
         f"(chains {np.flatnonzero(np.ravel(diverging)).tolist()}). The state is no longer "
         "valid. Lower `noise_ratio` (`step_size` does not help: the masses scale with it); if "
         "the chain started at a minimum, e.g. a trained network, re-match the masses sooner "
@@ -381,9 +381,10 @@ class PseudoLangevin(MCMCKernel):
             new = sample_fn(state, model_args, model_kwargs)
             lax.cond(
                 jnp.any(new.diverging & ~state.diverging),
-                lambda s: jax.debug.callback(_warn_nonfinite, s.i, s.diverging),
-                lambda s: None,
-                new,
+                lambda i, diverging: jax.debug.callback(_warn_nonfinite, i, diverging),
+                lambda i, diverging: None,
+                new.i,
+                new.diverging,
             )
             return new
 

@@ -7,10 +7,16 @@ move, so the stationary momentum is a weighted sum of about :math:`1/(2 m_1^2)` 
 close to Gaussian whatever the distribution of each draw; the fluctuation-dissipation
 relation of Zambon et al. (arXiv:2603.15367) involves only the variance. Two sources:
 
-- ``"rademacher"``: signs :math:`\pm 1`, taken 32 at a time from the bits of one random
-  ``uint32`` word. JAX's default generator spends about as long on one normal value as the
-  minibatch gradient of a 10⁵-parameter MLP spends per parameter, so this is what brings a
-  move close to the cost of a bare gradient (``benchmarks/move_overhead.py``).
+- ``"rademacher"``: signs :math:`\pm 1`, taken 32 at a time from the bits of one
+  ``uint32`` word. The words are a counter hashed under two key words that JAX's
+  generator draws afresh for every move: :math:`h(h(j \oplus k_0) + k_1)`, with :math:`h`
+  the ``lowbias32`` integer hash (C. Wellons, *hash-prospector*), a bijection of 32-bit
+  words chosen for its low avalanche bias. JAX's own generator (threefry, 20 rounds) costs
+  3-6% of a minibatch gradient at 10⁵-10⁶ parameters for the words alone, and a normal
+  value costs about as much as the gradient spends per parameter; with this source a move
+  costs about 1.1 bare gradients (``benchmarks/move_overhead.py``).
+  ``tests/test_white_noise.py`` checks every bit position for fairness and the signs for
+  correlations across positions, moves and chains.
 - ``"normal"``: standard normal values, as in the paper's reference implementation.
 
 On a linear model (harmonic well, conjugate regression) every second moment of the chain is
@@ -21,8 +27,7 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax import random
+from jax import lax, random
 
 from numpyro_pl.types import ArrayTree, PRNGKey
 
@@ -44,8 +49,8 @@ def standard_normal_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
 
 def rademacher_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
     """Independent signs :math:`\\pm 1` (mean 0, variance 1) with the structure, shapes and
-    dtypes of ``tree``: one draw of random ``uint32`` words for the whole tree, 32 signs
-    from the bits of each word.
+    dtypes of ``tree``: one sequence of hashed ``uint32`` words for the whole tree (see the
+    module description), 32 signs from the bits of each word.
 
     **Example**
 
@@ -62,14 +67,30 @@ def rademacher_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
     leaves, treedef = jax.tree.flatten(tree)
     sizes = [math.prod(jnp.shape(x)) for x in leaves]
     num_words = [-(-size // _BITS) for size in sizes]  # ceil(size / 32)
-    words = random.bits(rng_key, (sum(num_words),), jnp.uint32)
-    bits = ((words[:, None] >> jnp.arange(_BITS, dtype=jnp.uint32)) & 1).reshape(-1)
-    starts = _BITS * np.cumsum([0, *num_words[:-1]])  # each leaf starts on a new word
-    signs = [
-        (1 - 2 * bits[start : start + size].astype(jnp.result_type(x))).reshape(jnp.shape(x))
-        for x, start, size in zip(leaves, starts, sizes, strict=True)
-    ]
+    k0, k1 = random.bits(rng_key, (2,), jnp.uint32)
+    counter = jnp.arange(sum(num_words), dtype=jnp.uint32)
+    # Computed in a loop that runs once: XLA would otherwise fuse the hash into the kick and
+    # recompute each word for each of its 32 signs (5% of a gradient at 10^5 parameters).
+    words, _ = lax.while_loop(
+        lambda carry: carry[1],
+        lambda carry: (_mix32(_mix32(counter ^ k0) + k1), jnp.zeros((), bool)),
+        (jnp.zeros_like(counter), jnp.ones((), bool)),
+    )
+    signs, start = [], 0
+    for x, size, count in zip(leaves, sizes, num_words, strict=True):
+        bits = (words[start : start + count, None] >> jnp.arange(_BITS, dtype=jnp.uint32)) & 1
+        sign = (1 - 2 * bits.astype(jnp.result_type(x))).reshape(-1)
+        signs.append((sign if size == count * _BITS else sign[:size]).reshape(jnp.shape(x)))
+        start += count
     return jax.tree.unflatten(treedef, signs)
+
+
+def _mix32(x):
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
 
 
 #: The white-noise sources by name, for the ``white_noise`` argument of the kernel.

@@ -83,6 +83,18 @@ def test_same_key_gives_identical_samples(data, sequential):
     assert not np.allclose(other.get_samples()["w"], sequential.get_samples()["w"])
 
 
+def test_kinetic_properties_of_a_vectorized_state(data):
+    """The kinetic energy and temperature are computed from the state when read: on the
+    state of two vectorized chains, one value per chain, equal to the collected last draw."""
+    mcmc = run(data, num_chains=2, chain_method="vectorized")
+    state = mcmc.last_state
+    assert state.kinetic_temperature.shape == (2,)
+    last = mcmc.get_extra_fields(group_by_chain=True)["kinetic_temperature"][:, -1]
+    np.testing.assert_allclose(state.kinetic_temperature, last, rtol=1e-5)
+    first = jax.tree.map(lambda x: x[0], state)
+    np.testing.assert_allclose(first.kinetic_energy, state.kinetic_energy[0], rtol=1e-6)
+
+
 def test_thinning_keeps_every_kth_sample(data):
     full = run(data).get_samples()["w"]
     thinned = run(data, thinning=4).get_samples()["w"]
