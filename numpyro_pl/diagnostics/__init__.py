@@ -1,7 +1,7 @@
 r"""
 Diagnostics for a finished pseudo-Langevin run: full-batch observables of the samples, the
-kinetic temperature against its target, the computational diffusion of the weights, and
-conversion to ArviZ.
+kinetic temperature against its target, the computational diffusion of the weights, the
+Bayesian model average of a classifier with its calibration, and conversion to ArviZ.
 
 These are the observables with which Zambon, Caruso, Zecchina and Tiana, *Controlled
 Langevin Dynamics for Sampling of Feedforward Neural Networks Trained with Minibatches*,
@@ -13,6 +13,11 @@ displacement of the weights against the compute spent.
 
 from numpyro_pl.diagnostics.computational_diffusion import Diffusion, diffusion
 from numpyro_pl.diagnostics.conversion import to_arviz
+from numpyro_pl.diagnostics.model_average import (
+    expected_calibration_error,
+    model_average,
+    negative_log_likelihood,
+)
 from numpyro_pl.diagnostics.observables import (
     FullBatchObservables,
     error_rate,
@@ -30,8 +35,11 @@ __all__ = [
     "TemperatureEstimate",
     "diffusion",
     "error_rate",
+    "expected_calibration_error",
     "full_batch_observables",
     "kinetic_temperature",
+    "model_average",
+    "negative_log_likelihood",
     "plot_temperature",
     "to_arviz",
 ]

@@ -127,6 +127,25 @@ def full_batch_observables(samples, model, model_args=(), model_kwargs=None, *, 
     return FullBatchObservables(*(jnp.reshape(x, batch_shape) for x in out))
 
 
+def flatten_samples(samples, batch_ndims):
+    """``(flat, batch_shape)``: the samples with their ``batch_ndims`` leading sample
+    dimensions merged into one, and the shape of those dimensions.
+
+    :raises ValueError: if the leaves do not share the leading sample dimensions.
+    """
+    check_int("batch_ndims", batch_ndims, 0)
+    leaves = jax.tree.leaves(samples)
+    batch_shapes = {jnp.shape(x)[:batch_ndims] for x in leaves}
+    if len(batch_shapes) != 1 or any(jnp.ndim(x) < batch_ndims for x in leaves):
+        raise ValueError(
+            f"`samples` must be a non-empty pytree whose leaves share {batch_ndims} leading "
+            f"sample dimension(s), got shapes {[jnp.shape(x) for x in leaves]}."
+        )
+    (batch_shape,) = batch_shapes
+    flat = jax.tree.map(lambda x: jnp.reshape(x, (-1,) + jnp.shape(x)[batch_ndims:]), samples)
+    return flat, batch_shape
+
+
 def error_rate(logits_fn, samples, X, y, *, batch_ndims=1, chunk_size=100):
     r"""Classification error of each sample: the fraction of the data whose most probable
     class is not the label,
@@ -162,18 +181,9 @@ def error_rate(logits_fn, samples, X, y, *, batch_ndims=1, chunk_size=100):
     """
     if not callable(logits_fn):
         raise TypeError(f"`logits_fn` must be callable, got {type(logits_fn).__name__}.")
-    check_int("batch_ndims", batch_ndims, 0)
     check_int("chunk_size", chunk_size, 1)
     y = jnp.asarray(y)
-    leaves = jax.tree.leaves(samples)
-    batch_shapes = {jnp.shape(x)[:batch_ndims] for x in leaves}
-    if len(batch_shapes) != 1 or any(jnp.ndim(x) < batch_ndims for x in leaves):
-        raise ValueError(
-            f"`samples` must be a non-empty pytree whose leaves share {batch_ndims} leading "
-            f"sample dimension(s), got shapes {[jnp.shape(x) for x in leaves]}."
-        )
-    (batch_shape,) = batch_shapes
-    flat = jax.tree.map(lambda x: jnp.reshape(x, (-1,) + jnp.shape(x)[batch_ndims:]), samples)
+    flat, batch_shape = flatten_samples(samples, batch_ndims)
 
     def error(params):
         logits = logits_fn(params, X)
