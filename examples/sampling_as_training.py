@@ -118,16 +118,8 @@ QUICK = {
         "warmup": 1000,
         "epochs": 50,
     },
-    "fashion": {
-        "hidden": (50, 100),
-        "num_train": 2000,
-        "num_eval": 2000,
-        "temperatures": (1e-5,),
-        "moves": 3000,
-        "warmup": 1000,
-        "epochs": 20,
-    },
 }
+QUICK["fashion"] = {**QUICK["kspin"], "temperatures": (1e-5,)}
 # Datasets whose network, as in the paper, has a ReLU on its output logits too.
 ACTIVATE_OUTPUT = {"kspin": True, "digits": False, "fashion": True}
 
