@@ -105,8 +105,7 @@ _kinetic_energy = jax.jit(kinetic_energy, static_argnums=3)
 
 
 def _tree_mean(tree) -> jax.Array:
-    leaves = jax.tree.leaves(tree)
-    return sum(jnp.sum(x) for x in leaves) / sum(jnp.size(x) for x in leaves)
+    return sum(jnp.sum(x) for x in jax.tree.leaves(tree)) / num_components(tree)
 
 
 def pl(
