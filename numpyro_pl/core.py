@@ -121,6 +121,7 @@ def pl(
     min_grad_var_draws: int = 100,
     max_grad_var_draws: int = 1000,
     grad_var_rtol: float = 0.1,
+    grad_var_criterion: str = "rms",
     grad_var_floor: float = 1e-8,
     relative_mass_floor: float = 1e-2,
     reestimate_interval: int = 5000,
@@ -185,6 +186,7 @@ def pl(
         interval_step=reestimate_interval_step,
         max_interval=max_reestimate_interval,
         rtol=grad_var_rtol,
+        criterion=grad_var_criterion,
         warmup_interval=warmup_reestimate_interval,
     )
     dyn = dict(temperature=temperature, step_size=step_size, friction=friction)
@@ -219,6 +221,7 @@ def pl(
             min_draws=min_grad_var_draws,
             max_draws=max_grad_var_draws,
             rtol=grad_var_rtol,
+            criterion=grad_var_criterion,
             floor=grad_var_floor,
         )
 

@@ -28,6 +28,7 @@ __all__ = [
     "GradVarEstimate",
     "estimate_grad_var",
     "within_relative_tolerance",
+    "GRAD_VAR_CRITERIA",
     "MassState",
     "mass_adaptation",
     "ScheduleState",
@@ -35,11 +36,30 @@ __all__ = [
 ]
 
 
-def within_relative_tolerance(new: ArrayTree, old: ArrayTree, rtol) -> jax.Array:
-    r"""Whether :math:`|\sqrt{\sigma^2_\mathrm{new}/\sigma^2_\mathrm{old}} - 1| \le` ``rtol``
-    for every component: the standard deviations agree to ``rtol``."""
-    leaf_ok = jax.tree.map(lambda a, b: jnp.all(jnp.abs(jnp.sqrt(a / b) - 1.0) <= rtol), new, old)
-    return jnp.all(jnp.stack(jax.tree.leaves(leaf_ok)))
+def within_relative_tolerance(
+    new: ArrayTree, old: ArrayTree, rtol, criterion: str = "rms"
+) -> jax.Array:
+    r"""Whether the standard deviations :math:`\sqrt{\sigma^2_\mathrm{new}}` and
+    :math:`\sqrt{\sigma^2_\mathrm{old}}` agree to ``rtol``, measured by the relative change
+    :math:`d_i = |\sqrt{\sigma^2_{i,\mathrm{new}}/\sigma^2_{i,\mathrm{old}}} - 1|`.
+
+    :param str criterion: ``"max"`` (the reference rule): :math:`d_i \le` ``rtol`` for every
+        component. ``"rms"``: :math:`\sqrt{\langle d_i^2 \rangle} \le` ``rtol``, the root
+        mean square over all components. Two estimates from :math:`n` draws differ by
+        sampling error alone by about :math:`1/\sqrt{n}` per component, so on :math:`10^5`
+        components the largest :math:`d_i` exceeds 0.1 even at :math:`n = 1000`
+        (``benchmarks/move_overhead.py``), and ``"max"`` never holds there; the root mean
+        square stays near :math:`1/\sqrt{n}` and measures the change of the noise itself.
+    """
+    changes = jax.tree.leaves(jax.tree.map(lambda a, b: jnp.abs(jnp.sqrt(a / b) - 1.0), new, old))
+    if criterion == "max":
+        return jnp.all(jnp.stack([jnp.max(d) for d in changes]) <= rtol)
+    mean_square = sum(jnp.sum(d**2) for d in changes) / sum(d.size for d in changes)
+    return mean_square <= rtol**2
+
+
+#: the criteria of :func:`within_relative_tolerance`.
+GRAD_VAR_CRITERIA = ("rms", "max")
 
 
 class GradVarEstimate(NamedTuple):
@@ -77,16 +97,17 @@ def estimate_grad_var(
     min_draws: int = 100,
     max_draws: int = 1000,
     rtol: float = 0.1,
+    criterion: str = "rms",
     floor: float = 1e-8,
 ) -> GradVarEstimate:
     r"""Estimate the per-component variance of a stochastic gradient at a frozen ``z``.
 
     Draws ``min_draws`` independent minibatch gradients :math:`g(z)` and takes the sample
     variance of each component (a running Welford update, so no gradient is stored). It then
-    adds ``min_draws`` more draws at a time until every standard deviation has moved by at
-    most ``rtol`` since the previous round
-    (:math:`|\sqrt{\sigma^2_\mathrm{new}/\sigma^2_\mathrm{old}} - 1| \le` ``rtol``), or until
-    ``max_draws`` is reached. The result is floored at ``floor``.
+    adds ``min_draws`` more draws at a time until the standard deviations agree with those of
+    the previous round to ``rtol`` (:func:`within_relative_tolerance` with ``criterion``;
+    ``"max"`` is the reference rule, every component), or until ``max_draws`` is reached. The
+    result is floored at ``floor``.
 
     :param grad_fn: ``grad_fn(z, rng_key)``, one minibatch gradient; the key picks the
         minibatch.
@@ -123,7 +144,8 @@ def estimate_grad_var(
         key, key_round = random.split(key)
         state = one_round(state, key_round)
         var_new = _welford_variance(state, floor)
-        return state, var_new, within_relative_tolerance(var_new, var_old, rtol), key
+        converged = within_relative_tolerance(var_new, var_old, rtol, criterion)
+        return state, var_new, converged, key
 
     key, key_first = random.split(rng_key)
     first = one_round(_WelfordState(jnp.zeros((), jnp.int32), zeros, zeros), key_first)
@@ -229,6 +251,7 @@ def reestimation_schedule(
     interval_step: int = 5000,
     max_interval: int = 50000,
     rtol: float = 0.1,
+    criterion: str = "rms",
     warmup_interval: int = 100,
 ):
     r"""When to re-estimate :math:`\sigma^2`, as ``(init, tick, update)``.
@@ -240,9 +263,11 @@ def reestimation_schedule(
 
       * During warmup the interval doubles (windows of 100, 200, 400, ... moves), so that the
         masses follow the chain while it relaxes from its initial values.
-      * After warmup this is the reference rule (``adj_step``): if no standard deviation moved
-        by more than ``rtol`` the interval grows by ``interval_step``, up to
-        ``max_interval``; otherwise it drops back to ``initial_interval``.
+      * After warmup this is the reference rule (``adj_step``): if the standard deviations
+        agree with the previous estimate to ``rtol`` (:func:`within_relative_tolerance` with
+        ``criterion``; the reference checks every component, ``"max"``) the interval grows by
+        ``interval_step``, up to ``max_interval``; otherwise it drops back to
+        ``initial_interval``.
     """
 
     def init(warmup=False) -> ScheduleState:
@@ -254,7 +279,7 @@ def reestimation_schedule(
         return state._replace(countdown=countdown), countdown <= 0
 
     def update(state: ScheduleState, grad_var_old, grad_var_new, warmup=False) -> ScheduleState:
-        stable = within_relative_tolerance(grad_var_new, grad_var_old, rtol)
+        stable = within_relative_tolerance(grad_var_new, grad_var_old, rtol, criterion)
         grown = jnp.where(
             stable, jnp.minimum(state.interval + interval_step, max_interval), initial_interval
         )

@@ -29,6 +29,7 @@ from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.util import initialize_model
 
 from numpyro_pl.types import PRNGKey
+from numpyro_pl.validation import see_docs
 
 __all__ = ["MinibatchPlate", "find_minibatch_plates", "draw_indices", "minibatch_potential"]
 
@@ -265,8 +266,9 @@ def minibatch_potential(
     model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
     key_proto = rng_key if jnp.ndim(random.key_data(rng_key)) == 1 else rng_key[0]
     model_trace = _trace(model, key_proto, model_args, model_kwargs)
-    plates = find_minibatch_plates(model_trace, batch_size, plate_name)
-    _check_subsampled_sites(model, key_proto, model_args, model_kwargs, plates)
+    with see_docs("docs/getting_started.md (the data plate)"):
+        plates = find_minibatch_plates(model_trace, batch_size, plate_name)
+        _check_subsampled_sites(model, key_proto, model_args, model_kwargs, plates)
     wrapped = _with_indices(model)
     init_kwargs = {} if init_strategy is None else {"init_strategy": init_strategy}
     minibatch = {

@@ -3,8 +3,31 @@ names the argument."""
 
 import math
 import numbers
+from contextlib import contextmanager
 
-__all__ = ["check_int", "check_real"]
+__all__ = ["check_int", "check_real", "see_docs"]
+
+
+@contextmanager
+def see_docs(page: str):
+    """Append "See ``page``." to the message of a ``ValueError`` or ``TypeError`` raised in
+    the block, so that an error points to the documentation page that explains the choice.
+
+    .. doctest::
+
+        >>> from numpyro_pl.validation import check_int, see_docs
+        >>> with see_docs("docs/parameters.md"):
+        ...     check_int("batch_size", 0, 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: `batch_size` must be at least 1, got 0. See docs/parameters.md.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        if len(err.args) == 1 and isinstance(err.args[0], str) and " See docs/" not in err.args[0]:
+            err.args = (f"{err.args[0]} See {page}.",)
+        raise
 
 
 def check_real(name, value, low=-math.inf, high=math.inf, *, low_open=True, high_open=True):

@@ -176,6 +176,8 @@ def test_batch_size_not_integer(batch_size):
         (dict(min_grad_var_draws=50, max_grad_var_draws=20), ValueError, "max_grad_var_draws"),
         (dict(max_grad_var_draws=100.5), TypeError, "max_grad_var_draws"),
         (dict(grad_var_rtol=0.0), ValueError, "grad_var_rtol"),
+        (dict(grad_var_criterion="all"), ValueError, "grad_var_criterion"),
+        (dict(grad_var_criterion=None), ValueError, "grad_var_criterion"),
         (dict(grad_var_floor=0.0), ValueError, "grad_var_floor"),
         (dict(grad_var_floor=-1e-8), ValueError, "grad_var_floor"),
         (dict(step_size=0.0), ValueError, "step_size"),
@@ -263,6 +265,17 @@ def test_several_plates_without_plate_name(X, y):
 def test_model_without_plate(X, y, batch_size, message):
     with pytest.raises(ValueError, match=message):
         run(PseudoLangevin(no_plate, batch_size=batch_size, **FAST), X, y)
+
+
+def test_errors_point_to_the_docs(X, y):
+    """Argument errors name the page on choosing the parameters; model-structure errors the
+    page that shows the data plate."""
+    with pytest.raises(ValueError, match=r"`noise_ratio`.*See help\(PseudoLangevin\) and docs/"):
+        PseudoLangevin(logistic, batch_size=B, noise_ratio=2.0)
+    with pytest.raises(TypeError, match=r"`batch_size`.*docs/parameters\.md\.$"):
+        PseudoLangevin(logistic, batch_size=1.5)
+    with pytest.raises(ValueError, match=r"no `numpyro\.plate`.*See docs/getting_started\.md"):
+        run(PseudoLangevin(no_plate, batch_size=B, **FAST), X, y)
 
 
 def test_plate_not_subsampled_without_batch_size(X, y):
