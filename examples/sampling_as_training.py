@@ -191,8 +191,14 @@ def run_pl(rng_key, args, widths, init, paper_temperature, train, test):
     )
     activate_output = ACTIVATE_OUTPUT[args.dataset]
     model = bayesian_mlp(widths, activate_output=activate_output, prior_scale=prior_scale)
+    # a hot chain can blow up (docs/parameters.md): go on from the last finite state, and
+    # report the temperature as diverged, rather than stop the sweep
     kernel = PseudoLangevin(
-        model, batch_size=BATCH_SIZE, temperature=temperature, noise_ratio=args.noise_ratio
+        model,
+        batch_size=BATCH_SIZE,
+        temperature=temperature,
+        noise_ratio=args.noise_ratio,
+        on_nonfinite="rollback",
     )
     mcmc = MCMC(
         kernel,
@@ -201,7 +207,7 @@ def run_pl(rng_key, args, widths, init, paper_temperature, train, test):
         thinning=args.moves // args.num_kept,
         progress_bar=False,
     )
-    fields = ("i", "kinetic_temperature", "num_grad_evals", "diverging")
+    fields = ("i", "kinetic_temperature", "num_grad_evals", "num_nonfinite")
     key_warmup, key_sample = jax.random.split(rng_key)
     start = time.perf_counter()
     mcmc.warmup(
@@ -225,7 +231,7 @@ def run_pl(rng_key, args, widths, init, paper_temperature, train, test):
     test_error = np.asarray(error_rate(logits_fn, path, test.X, test.y, chunk_size=1))
     probs = model_average(logits_fn, samples, test.X, chunk_size=1)
     kept = len(extra["i"])
-    diverging = np.concatenate([warmup_fields["diverging"], extra["diverging"]])
+    diverged = np.concatenate([warmup_fields["num_nonfinite"], extra["num_nonfinite"]]) > 0
     return {
         "T_paper": paper_temperature,
         "T": temperature,
@@ -242,8 +248,8 @@ def run_pl(rng_key, args, widths, init, paper_temperature, train, test):
         "bma_test_ece": float(expected_calibration_error(probs, test.y)),
         "kinetic_temperature_ratio": float(np.mean(extra["kinetic_temperature"]) / temperature),
         "gradients": int(extra["num_grad_evals"][-1]),
-        # the first recorded move at which the chain was non-finite (it stays so), or None
-        "diverged_at": int(moves[diverging][0]) if diverging.any() else None,
+        # the first recorded move by which the chain had been non-finite, or None
+        "diverged_at": int(moves[diverged][0]) if diverged.any() else None,
         "seconds": seconds,
     }
 

@@ -1,7 +1,8 @@
 """numpyro-pl: the pseudo-Langevin sampler of Zambon, Caruso, Zecchina and Tiana
 (arXiv:2603.15367) as a NumPyro MCMC kernel."""
 
-from numpyro_pl import datasets, diagnostics, models
+from numpyro_pl import checkpoint, datasets, diagnostics, models
+from numpyro_pl.checkpoint import load_checkpoint, run_with_checkpoints, save_checkpoint
 from numpyro_pl.core import PLState, pl
 from numpyro_pl.diagnostics import to_arviz
 from numpyro_pl.kernel import PseudoLangevin
@@ -21,6 +22,10 @@ __all__ = [
     "PLState",
     "pl",
     "tempered",
+    "checkpoint",
+    "run_with_checkpoints",
+    "save_checkpoint",
+    "load_checkpoint",
     "datasets",
     "diagnostics",
     "to_arviz",

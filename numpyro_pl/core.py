@@ -34,7 +34,34 @@ from numpyro_pl.noise import (
 from numpyro_pl.types import ArrayTree, PRNGKey
 from numpyro_pl.white_noise import WHITE_NOISE
 
-__all__ = ["PLState", "pl"]
+__all__ = ["PLState", "FiniteSnapshot", "NonFiniteSites", "pl", "ON_NONFINITE", "SNAPSHOT_INTERVAL"]
+
+#: what a move that produces a non-finite potential energy does (see :func:`pl`).
+ON_NONFINITE = ("raise", "rollback")
+#: moves between two snapshots of a finite position, the restart point of ``"rollback"``.
+SNAPSHOT_INTERVAL = 100
+
+
+class FiniteSnapshot(NamedTuple):
+    """The last position kept for a restart after a non-finite move."""
+
+    #: the move count at which it was taken.
+    i: jax.Array
+    #: the latent values :math:`w` then, all finite with a finite potential energy.
+    z: ArrayTree
+
+
+class NonFiniteSites(NamedTuple):
+    """Which sites held non-finite values after the last move; one boolean per site, all
+    ``False`` unless the move had a non-finite potential energy."""
+
+    #: the position :math:`w` (non-finite here: the previous move's momentum was, usually
+    #: from a non-finite gradient there).
+    z: ArrayTree
+    #: the minibatch gradient :math:`g`.
+    z_grad: ArrayTree
+    #: the momentum :math:`\pi` after the kick.
+    momentum: ArrayTree
 
 
 class PLState(NamedTuple):
@@ -59,8 +86,16 @@ class PLState(NamedTuple):
       re-estimates and the moves left before the next one.
     - **num_grad_evals** - cumulative number of minibatch gradients, including those spent on
       estimating :math:`\\sigma^2`.
-    - **diverging** - whether the potential energy at the new ``z`` is non-finite. A
-      non-finite momentum shows there one move later, when it has moved ``z``.
+    - **diverging** - whether the move produced a non-finite potential energy. A non-finite
+      gradient or momentum shows there one move later, when it has moved ``z``. After a
+      rollback (``on_nonfinite="rollback"``) the state is finite again and this records the
+      fault.
+    - **num_nonfinite** - the number of such moves so far: with thinning, or after
+      rollbacks, the kept draws may not show a ``diverging`` move, this count does.
+    - **nonfinite** - a :class:`NonFiniteSites`: the sites of ``z``, ``z_grad`` and
+      ``momentum`` that were non-finite at a diverging move, computed only at such a move.
+    - **last_finite** - a :class:`FiniteSnapshot`: a finite position taken every
+      :data:`SNAPSHOT_INTERVAL` moves, where a rollback restarts.
     - **rng_key** - random key for the next move.
 
     Two diagnostics are properties, computed from the fields only when they are read, so
@@ -89,6 +124,9 @@ class PLState(NamedTuple):
     schedule: ScheduleState
     num_grad_evals: jax.Array
     diverging: jax.Array
+    num_nonfinite: jax.Array
+    nonfinite: NonFiniteSites
+    last_finite: FiniteSnapshot
     rng_key: PRNGKey
 
     @property
@@ -131,6 +169,7 @@ def pl(
     adapt_after_warmup: bool = True,
     compensate_minibatch_noise: bool = True,
     white_noise: str = "rademacher",
+    on_nonfinite: str = "raise",
     chain_axis_name: Optional[str] = None,
 ):
     r"""Build the pseudo-Langevin transition as a pair of pure functions.
@@ -140,6 +179,11 @@ def pl(
     :param potential_fn_gen: alternatively, ``potential_fn_gen(*model_args, **model_kwargs)``
         returning such a function (NumPyro's ``dynamic_args`` convention).
 
+    :param str on_nonfinite: a move whose potential energy is non-finite sets ``diverging``
+        and ``nonfinite`` either way. ``"raise"`` leaves the state as it is (the kernel
+        then stops the run with an error); ``"rollback"`` restarts the chain from
+        ``last_finite``: the gradient there is recomputed and a fresh momentum drawn, keeping
+        the masses.
     :param chain_axis_name: the ``axis_name`` under which ``sample_kernel`` is vmapped over
         chains, if it is. The re-estimate then runs as one real branch, taken when any chain
         is due (and applied to those chains only). Without it, ``vmap`` would turn the branch
@@ -254,6 +298,9 @@ def pl(
             schedule=schedule_init(num_warmup > 0),
             num_grad_evals=1 + estimate_.num_draws,
             diverging=~jnp.isfinite(pe),
+            num_nonfinite=jnp.zeros((), jnp.int32),
+            nonfinite=no_nonfinite(init_params),
+            last_finite=FiniteSnapshot(jnp.zeros((), jnp.int32), init_params),
             rng_key=rng_key,
         )
 
@@ -320,7 +367,7 @@ def pl(
         noise = white_noise_like(key_noise, grad)
         momentum = kick(state.momentum, grad, coefs.kick_noise_scale, noise, step_size, friction)
         schedule, _ = schedule_tick(state.schedule)
-        return state._replace(
+        state = state._replace(
             i=state.i + 1,
             z=z,
             momentum=momentum,
@@ -329,7 +376,56 @@ def pl(
             schedule=schedule,
             num_grad_evals=state.num_grad_evals + 1,
             diverging=~jnp.isfinite(pe),
+            num_nonfinite=state.num_nonfinite + (~jnp.isfinite(pe)).astype(jnp.int32),
+            nonfinite=no_nonfinite(z),
             rng_key=rng_key,
         )
+        # Both loops below run once or not at all, so a finite move pays for neither.
+        state = once_if(state.diverging, partial(handle_nonfinite, pe_fn, key_adapt), state)
+        due_snapshot = (state.i % SNAPSHOT_INTERVAL == 0) & ~state.diverging
+        return once_if(due_snapshot, take_snapshot, state)
+
+    def no_nonfinite(z):
+        none = jax.tree.map(lambda _: jnp.zeros((), bool), z)
+        return NonFiniteSites(none, none, none)
+
+    def handle_nonfinite(pe_fn, rng_key, state: PLState) -> PLState:
+        """Record the non-finite sites; under ``"rollback"``, restart from the snapshot."""
+        nonfinite = NonFiniteSites(
+            *(
+                jax.tree.map(lambda x: ~jnp.all(jnp.isfinite(x)), tree)
+                for tree in (state.z, state.z_grad, state.momentum)
+            )
+        )
+        state = state._replace(nonfinite=nonfinite)
+        if on_nonfinite != "rollback":
+            return state
+        key_grad, key_momentum = random.split(random.fold_in(rng_key, 1))
+        z = state.last_finite.z
+        pe, grad = jax.value_and_grad(pe_fn)(z, key_grad)
+        momentum = start_half_momentum(
+            key_momentum, grad, state.mass, compensated(state.grad_var), **dyn
+        )
+        return state._replace(
+            z=z,
+            momentum=momentum,
+            z_grad=grad,
+            potential_energy=pe,
+            num_grad_evals=state.num_grad_evals + 1,
+        )
+
+    def take_snapshot(state: PLState) -> PLState:
+        return state._replace(last_finite=FiniteSnapshot(state.i, state.z))
 
     return init_kernel, sample_kernel
+
+
+def once_if(pred, fn, state):
+    """``fn(state)`` if ``pred``, else ``state``, as a loop that runs once or not at all: a
+    loop updates its carry in place, where the branches of a ``lax.cond`` copy the arrays
+    they pass through (see :mod:`numpyro_pl.core`'s re-estimate)."""
+
+    def body(carry):
+        return fn(carry[0]), jnp.zeros_like(carry[1])
+
+    return lax.while_loop(lambda carry: carry[1], body, (state, pred))[0]

@@ -14,7 +14,7 @@ from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import identity, is_prng_key, not_jax_tracer
 
-from numpyro_pl.core import PLState, pl
+from numpyro_pl.core import ON_NONFINITE, PLState, pl
 from numpyro_pl.dynamics import max_stable_noise_ratio
 from numpyro_pl.noise import GRAD_VAR_CRITERIA
 from numpyro_pl.potential import minibatch_potential
@@ -24,14 +24,46 @@ from numpyro_pl.white_noise import WHITE_NOISE
 __all__ = ["PseudoLangevin"]
 
 
-def _warn_nonfinite(step, diverging):
-    warnings.warn(
+def _nonfinite_report(step, diverging, nonfinite) -> str:
+    """The message for a move with a non-finite potential energy: the move, the chains and,
+    for the position, gradient and momentum, the sites that were non-finite."""
+    chains = np.flatnonzero(np.ravel(diverging)).tolist()
+
+    def sites(flags):
+        flags = flags if isinstance(flags, dict) else {"z": flags}
+        return sorted(name for name, bad in flags.items() if np.any(np.asarray(bad)))
+
+    found = [
+        f"{what} at site(s) {sites(flags)}"
+        for what, flags in (
+            ("position", nonfinite.z),
+            ("gradient", nonfinite.z_grad),
+            ("momentum", nonfinite.momentum),
+        )
+        if sites(flags)
+    ]
+    return (
         f"PseudoLangevin: non-finite potential energy at move {np.max(step)} "
-        f"(chains {np.flatnonzero(np.ravel(diverging)).tolist()}). The state is no longer "
-        "valid. Lower `noise_ratio` (`step_size` does not help: the masses scale with it); if "
-        "the chain started at a minimum, e.g. a trained network, re-match the masses sooner "
-        "with `warmup_reestimate_interval=10` (docs/parameters.md); or check the model and "
-        "data. The `diverging` field records the moves.",
+        f"(chain(s) {chains}); non-finite {'; '.join(found) or 'values nowhere else'}. "
+        "Lower `noise_ratio` or `temperature` (`step_size` does not help: the masses scale "
+        "with it); if the chain started at a minimum, e.g. a trained network, re-match the "
+        "masses sooner with `warmup_reestimate_interval=10`; or check the model and data "
+        "(see docs/parameters.md)."
+    )
+
+
+def _raise_nonfinite(step, diverging, nonfinite):
+    raise FloatingPointError(
+        _nonfinite_report(step, diverging, nonfinite)
+        + " Pass `on_nonfinite='rollback'` to go on from the last finite state instead."
+    )
+
+
+def _warn_nonfinite(step, diverging, nonfinite):
+    warnings.warn(
+        _nonfinite_report(step, diverging, nonfinite)
+        + " Went back to the last finite snapshot and drew a fresh momentum; the "
+        "`diverging` field records the move.",
         RuntimeWarning,
         stacklevel=2,
     )
@@ -45,6 +77,19 @@ def _sites_where(tree, predicate):
 
 
 def _check_finite_init_params(init_params):
+    named = init_params if isinstance(init_params, dict) else {"z": init_params}
+    integer = sorted(
+        name
+        for name, x in named.items()
+        if not all(
+            jnp.issubdtype(jnp.result_type(leaf), jnp.inexact) for leaf in jax.tree.leaves(x)
+        )
+    )
+    if integer:
+        raise TypeError(
+            f"`init_params` must hold floating-point values; site(s) {integer} are not: "
+            "pass e.g. `jnp.asarray(value, jnp.float32)`."
+        )
     if any(not not_jax_tracer(x) for x in jax.tree.leaves(init_params)):
         return
     bad = _sites_where(init_params, lambda x: not np.all(np.isfinite(x)))
@@ -169,6 +214,16 @@ class PseudoLangevin(MCMCKernel):
         word; the default, since a normal draw costs about as much as the gradient itself) or
         ``"normal"`` (the paper's reference). Only the variance enters the
         fluctuation-dissipation relation; see :mod:`numpyro_pl.white_noise`.
+    :param str on_nonfinite: what a move with a non-finite potential energy does (a
+        non-finite gradient or momentum reaches the potential one move later). ``"raise"``
+        (default): the run stops with a ``FloatingPointError`` naming the move, the chains and
+        the sites whose position, gradient or momentum is non-finite (it reaches you wrapped
+        in JAX's ``JaxRuntimeError``, its message last). ``"rollback"``: the chain goes back
+        to its last finite snapshot (taken every
+        :data:`~numpyro_pl.core.SNAPSHOT_INTERVAL` = 100 moves), recomputes the gradient,
+        draws a fresh momentum and goes on, with a ``RuntimeWarning`` naming the same; the
+        ``diverging`` field records the move. Either way a finite move pays nothing for the
+        check. See ``docs/parameters.md`` for what makes a chain blow up.
     :param callable init_strategy: NumPyro per-site initialization function.
 
     **Example**
@@ -218,6 +273,7 @@ class PseudoLangevin(MCMCKernel):
         adapt_after_warmup=True,
         compensate_minibatch_noise=True,
         white_noise="rademacher",
+        on_nonfinite="raise",
         init_strategy=init_to_uniform,
     ):
         with see_docs("help(PseudoLangevin) and docs/parameters.md"):
@@ -231,6 +287,10 @@ class PseudoLangevin(MCMCKernel):
                     "`batch_size` and `plate_name` apply to a `model`; a `potential_fn` draws "
                     "its own minibatch from its `rng_key` argument."
                 )
+            if potential_fn is not None:
+                from numpyro_pl.potential import CheckedPotential
+
+                potential_fn = CheckedPotential(potential_fn)
             if batch_size is not None:
                 check_int("batch_size", batch_size, 1)
             if plate_name is not None and not isinstance(plate_name, str):
@@ -248,20 +308,48 @@ class PseudoLangevin(MCMCKernel):
                         f"({noise_ratio}): every r_i starts at `noise_ratio`."
                     )
             check_real("reset_prob", reset_prob, 0.0, 1.0, low_open=False, high_open=False)
-            check_int("min_grad_var_draws", min_grad_var_draws, 2)
-            check_int("max_grad_var_draws", max_grad_var_draws, min_grad_var_draws)
+            most = 10**9  # counts of moves and draws are int32: a sum of two stays below 2**31
+            check_int("min_grad_var_draws", min_grad_var_draws, 2, most)
+            check_int(
+                "max_grad_var_draws",
+                max_grad_var_draws,
+                min_grad_var_draws,
+                most,
+                low_name="min_grad_var_draws",
+            )
             check_real("grad_var_rtol", grad_var_rtol, 0.0)
-            if grad_var_criterion not in GRAD_VAR_CRITERIA:
+            criterion = grad_var_criterion
+            if not isinstance(criterion, str) or criterion not in GRAD_VAR_CRITERIA:
                 raise ValueError(
                     f"`grad_var_criterion` must be one of {list(GRAD_VAR_CRITERIA)}, "
                     f"got {grad_var_criterion!r}."
                 )
             check_real("grad_var_floor", grad_var_floor, 0.0)
             check_real("relative_mass_floor", relative_mass_floor, 0.0, 1.0, low_open=False)
-            check_int("reestimate_interval", reestimate_interval, 1)
-            check_int("reestimate_interval_step", reestimate_interval_step, 0)
-            check_int("max_reestimate_interval", max_reestimate_interval, reestimate_interval)
-            check_int("warmup_reestimate_interval", warmup_reestimate_interval, 1)
+            check_int("reestimate_interval", reestimate_interval, 1, most)
+            check_int("reestimate_interval_step", reestimate_interval_step, 0, most)
+            check_int(
+                "max_reestimate_interval",
+                max_reestimate_interval,
+                reestimate_interval,
+                most,
+                low_name="reestimate_interval",
+            )
+            check_int("warmup_reestimate_interval", warmup_reestimate_interval, 1, most)
+            for name, flag in (
+                ("adapt_after_warmup", adapt_after_warmup),
+                ("compensate_minibatch_noise", compensate_minibatch_noise),
+            ):
+                if not isinstance(flag, (bool, np.bool_)):
+                    raise TypeError(f"`{name}` must be True or False, got {type(flag).__name__}.")
+            if not callable(init_strategy):
+                raise TypeError(
+                    f"`init_strategy` must be callable, got {type(init_strategy).__name__}."
+                )
+            if not isinstance(on_nonfinite, str) or on_nonfinite not in ON_NONFINITE:
+                raise ValueError(
+                    f"`on_nonfinite` must be one of {list(ON_NONFINITE)}, got {on_nonfinite!r}."
+                )
             if not isinstance(white_noise, str) or white_noise not in WHITE_NOISE:
                 raise ValueError(
                     f"`white_noise` must be one of {sorted(WHITE_NOISE)}, got {white_noise!r}."
@@ -292,6 +380,7 @@ class PseudoLangevin(MCMCKernel):
             adapt_after_warmup=bool(adapt_after_warmup),
             compensate_minibatch_noise=bool(compensate_minibatch_noise),
             white_noise=white_noise,
+            on_nonfinite=on_nonfinite,
         )
         # built by `init`
         self._init_fn = None
@@ -387,19 +476,22 @@ class PseudoLangevin(MCMCKernel):
         self._check_init_state(state)
         return state
 
-    @staticmethod
-    def _reporting(sample_fn):
-        """Wrap ``sample_fn`` so that a chain that turns non-finite is reported (once, at the
-        move where it happens), not carried on silently."""
+    def _reporting(self, sample_fn):
+        """Wrap ``sample_fn`` so that a move with a non-finite potential energy is reported
+        from inside the compiled step: an error, or a warning after a rollback."""
+        report = (
+            _warn_nonfinite if self._core_kwargs["on_nonfinite"] == "rollback" else _raise_nonfinite
+        )
 
         def sample(state, model_args, model_kwargs):
             new = sample_fn(state, model_args, model_kwargs)
             lax.cond(
-                jnp.any(new.diverging & ~state.diverging),
-                lambda i, diverging: jax.debug.callback(_warn_nonfinite, i, diverging),
-                lambda i, diverging: None,
+                jnp.any(new.diverging),
+                lambda *args: jax.debug.callback(report, *args),
+                lambda *args: None,
                 new.i,
                 new.diverging,
+                new.nonfinite,
             )
             return new
 

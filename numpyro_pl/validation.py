@@ -25,7 +25,13 @@ def see_docs(page: str):
     try:
         yield
     except (ValueError, TypeError) as err:
-        if len(err.args) == 1 and isinstance(err.args[0], str) and " See docs/" not in err.args[0]:
+        ours = type(err) in (ValueError, TypeError)  # not a subclass raised by JAX
+        if (
+            ours
+            and len(err.args) == 1
+            and isinstance(err.args[0], str)
+            and " See docs/" not in err.args[0]
+        ):
             err.args = (f"{err.args[0]} See {page}.",)
         raise
 
@@ -37,14 +43,31 @@ def check_real(name, value, low=-math.inf, high=math.inf, *, low_open=True, high
         raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}.")
     above = value > low if low_open else value >= low
     below = value < high if high_open else value <= high
-    if not (math.isfinite(value) and above and below):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond the range of a float
+        finite = False
+    if not (finite and above and below):
         lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"`{name}` must lie in {lo}{low}, {high}{hi}, got {value!r}.")
+        raise ValueError(f"`{name}` must lie in {lo}{low}, {high}{hi}, got {_show(value)}.")
 
 
-def check_int(name, value, low):
-    """Check that ``value`` is an integer of at least ``low``."""
+def check_int(name, value, low, high=None, *, low_name=None):
+    """Check that ``value`` is an integer of at least ``low`` (the value of the argument
+    ``low_name``, if given) and at most ``high``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer, got {type(value).__name__}.")
     if value < low:
-        raise ValueError(f"`{name}` must be at least {low}, got {value}.")
+        bound = f"`{low_name}` ({_show(low)})" if low_name else _show(low)
+        raise ValueError(f"`{name}` must be at least {bound}, got {_show(value)}.")
+    if high is not None and value > high:
+        raise ValueError(f"`{name}` must be at most {_show(high)}, got {_show(value)}.")
+
+
+def _show(value) -> str:
+    """``repr(value)``, or a description of an integer too long to print."""
+    try:
+        text = repr(value)
+    except ValueError:  # Python refuses to print integers of more than 4300 digits
+        return "an integer of more than 4300 digits"
+    return text if len(text) <= 60 else f"{text[:25]}...{text[-10:]} ({len(text)} characters)"

@@ -10,4 +10,5 @@ EXTRA = (
     "kinetic_temperature",
     "mean_noise_ratio",
     "num_grad_evals",
+    "num_nonfinite",
 )

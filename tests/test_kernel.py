@@ -200,14 +200,68 @@ def test_arviz_conversion(sequential):
     assert "w" in str(az.summary(idata).index[0])
 
 
-def test_nonfinite_move_is_reported(data):
-    """A move that produces a non-finite potential is flagged and warned about."""
-    kernel = PseudoLangevin(logistic, batch_size=B, **FAST)
-    mcmc = MCMC(kernel, num_warmup=0, num_samples=3, progress_bar=False)
-    mcmc.run(jax.random.key(0), *data)
-    state = mcmc.last_state._replace(z={"w": jnp.full(D, jnp.nan)})
-    with pytest.warns(RuntimeWarning, match="non-finite"):
-        new = jax.jit(kernel.sample)(state, data, {})
-        jax.block_until_ready(new)
+def logistic_with_nan_gradient(X, y=None):
+    """``logistic`` plus a factor whose value is 0 everywhere but whose gradient is NaN once
+    ``w[0]`` passes 0.1 (the square root of a negative number, masked by ``where``): the
+    posterior of ``w[0]`` lies near 1, so a chain started at 0 walks into it (at move 150
+    or so)."""
+    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
+    b = numpyro.sample("b", dist.Normal(0, 1))
+    numpyro.factor("nan_gradient", 0.0 * jnp.where(w[0] > 0.1, 0.0, jnp.sqrt(0.1 - w[0])))
+    with numpyro.plate("data", X.shape[0]) as idx:
+        logits = X[idx] @ w + b
+        numpyro.sample("y", dist.Bernoulli(logits=logits), obs=None if y is None else y[idx])
+
+
+NAN_RUN = dict(num_warmup=0, num_samples=400, progress_bar=False)
+NAN_INIT = {"w": jnp.zeros(D), "b": jnp.zeros(())}
+
+
+@pytest.mark.parametrize("progress_bar", [False, True])
+def test_nonfinite_move_raises_naming_move_and_sites(data, progress_bar):
+    """The NaN gradient in ``w`` makes the momentum and then the position of ``w``
+    non-finite; the run stops at that move with an error naming them."""
+    kernel = PseudoLangevin(logistic_with_nan_gradient, batch_size=B, **FAST)
+    mcmc = MCMC(kernel, **{**NAN_RUN, "progress_bar": progress_bar})
+    message = (
+        r"non-finite potential energy at move \d+ \(chain\(s\) \[0\]\); "
+        r"non-finite position at site\(s\) \['w'\]"
+    )
+    with pytest.raises(Exception, match=message) as error:
+        mcmc.run(jax.random.key(0), *data, init_params=NAN_INIT)
+        jax.block_until_ready(mcmc.last_state)
+    assert "on_nonfinite='rollback'" in str(error.value)
+
+
+def test_nonfinite_move_rolls_back_to_the_last_snapshot(data):
+    """With ``on_nonfinite="rollback"`` the run goes on: each fault is warned about and
+    recorded in ``diverging``, the chain restarts from ``last_finite`` (bitwise), and every
+    sample is finite."""
+    kernel = PseudoLangevin(
+        logistic_with_nan_gradient, batch_size=B, on_nonfinite="rollback", **FAST
+    )
+    mcmc = MCMC(kernel, **NAN_RUN)
+    with pytest.warns(RuntimeWarning, match=r"position at site\(s\) \['w'\].*snapshot"):
+        mcmc.run(
+            jax.random.key(0),
+            *data,
+            init_params=NAN_INIT,
+            extra_fields=("diverging", "num_nonfinite", "last_finite", "nonfinite"),
+        )
+        jax.block_until_ready(mcmc.last_state)
         jax.effects_barrier()
-    assert bool(new.diverging)
+    samples, extra = mcmc.get_samples(), mcmc.get_extra_fields()
+    faults = np.flatnonzero(extra["diverging"])
+    assert faults.size > 0
+    np.testing.assert_array_equal(extra["num_nonfinite"], np.cumsum(extra["diverging"]))
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(samples))
+    for name in ("w", "b"):
+        np.testing.assert_array_equal(samples[name][faults], extra["last_finite"].z[name][faults])
+    assert np.all(extra["last_finite"].i[faults] % 100 == 0)
+    assert np.all(extra["nonfinite"].z["w"][faults]) and not np.any(extra["nonfinite"].z["b"])
+    assert not np.any(extra["nonfinite"].z["w"][~extra["diverging"]])
+
+
+def test_on_nonfinite_is_checked():
+    with pytest.raises(ValueError, match="`on_nonfinite`"):
+        PseudoLangevin(logistic, batch_size=B, on_nonfinite="ignore")

@@ -17,9 +17,10 @@ def to_arviz(mcmc, **kwargs):
     ArviZ releases. For PseudoLangevin ``lp`` would mislead: the field is a minibatch
     estimate of :math:`U`. So it is stored as ``potential_energy``, exactly as the kernel
     reports it, and ``lp`` is dropped;
-    ``kinetic_energy``, ``kinetic_temperature``, ``mean_noise_ratio``, ``num_grad_evals``
-    and ``diverging`` (collected by default) are kept as ``from_numpyro`` stores them. The
-    target temperature is stored in the attribute ``sample_stats.attrs["temperature"]``.
+    ``kinetic_energy``, ``kinetic_temperature``, ``mean_noise_ratio``, ``num_grad_evals``,
+    ``num_nonfinite`` and ``diverging`` (collected by default) are kept as ``from_numpyro``
+    stores them. The target temperature is stored in the attribute
+    ``sample_stats.attrs["temperature"]``.
     Works with ArviZ 0.x (``InferenceData``) and 1.x (``xarray.DataTree``), whose
     ``sample_stats`` groups are modified the same way.
 
