@@ -94,7 +94,7 @@ def _outside_links_as_downloads(app, docname, source):
     """Markdown links from a page to a file outside ``docs/``, such as
     ``[table](../benchmarks/results/fig3d.md)``, work on GitHub; in this build they become
     download links (MyST's ``path:`` scheme) instead of references to unknown documents."""
-    source[0] = re.sub(r"\]\(\.\./", "](path:../", source[0])
+    source[0] = re.sub(r"(?<!!)(\[[^\]]*\])\(\.\./", r"\1(path:../", source[0])  # not images
 
 
 def _drop_namedtuple_field_aliases(app, what, name, obj, options, lines):

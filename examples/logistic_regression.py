@@ -62,6 +62,9 @@ def main():
         thinning=50,
         num_chains=2,
         chain_method="vectorized",
+        # with a bar NumPyro calls the compiled move from Python once per move: the full run
+        # took 239 s with it and 15 s without (benchmarks/move_overhead.py, MCMC table)
+        progress_bar=False,
     )
     start = time.perf_counter()
     pl_mcmc.run(
@@ -79,6 +82,7 @@ def main():
         num_samples=1000 // scale,
         num_chains=2,
         chain_method="vectorized",
+        progress_bar=False,
     )
     start = time.perf_counter()
     nuts.run(jax.random.key(1), X, y)
