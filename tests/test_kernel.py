@@ -265,3 +265,20 @@ def test_nonfinite_move_rolls_back_to_the_last_snapshot(data):
 def test_on_nonfinite_is_checked():
     with pytest.raises(ValueError, match="`on_nonfinite`"):
         PseudoLangevin(logistic, batch_size=B, on_nonfinite="ignore")
+
+
+def test_finite_runaway_is_warned_about():
+    """An inverted well U = -w^2/2 (gradient noise of variance 0.1): the chain accelerates
+    away, |w| growing by e every 16 moves or so, and is still finite at the check of move 100,
+    where its kinetic temperature is about 3e5 T."""
+
+    def inverted_well(z, key):
+        return -0.5 * jnp.sum(z**2) + jnp.sqrt(0.1) * jnp.sum(jax.random.normal(key, z.shape) * z)
+
+    kernel = PseudoLangevin(potential_fn=inverted_well, **FAST)
+    mcmc = MCMC(kernel, num_warmup=0, num_samples=100, progress_bar=False)
+    with pytest.warns(RuntimeWarning, match=r"kinetic temperature .* T at move 100 .*running away"):
+        mcmc.run(jax.random.key(0), init_params=jnp.full(2, 0.1), extra_fields=("diverging",))
+        jax.block_until_ready(mcmc.last_state)
+        jax.effects_barrier()
+    assert not np.any(mcmc.get_extra_fields()["diverging"])
