@@ -3,21 +3,10 @@ writes its plot, runs near its target temperature and gives a 90% band that cove
 the held-out points."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "bnn_regression.py"
 
 
-def test_quick_run(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def test_quick_run(tmp_path, run_quick):
+    result = run_quick("bnn_regression.py")
     assert (tmp_path / "bnn_regression.png").stat().st_size > 0
     assert "NUTS: skipped with --quick" in result.stdout
 

@@ -3,21 +3,10 @@ runs near its target temperature, and its Bayesian model average classifies the 
 far above chance."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "digits_classifier.py"
 
 
-def test_quick_run(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def test_quick_run(tmp_path, run_quick):
+    result = run_quick("digits_classifier.py")
     assert (tmp_path / "digits_classifier.png").stat().st_size > 0
     assert "WARNING" not in result.stdout, result.stdout
 

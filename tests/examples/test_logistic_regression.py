@@ -2,21 +2,10 @@
 plots, and its PseudoLangevin chains run at the temperature they were asked for."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "logistic_regression.py"
 
 
-def test_quick_run(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def test_quick_run(tmp_path, run_quick):
+    result = run_quick("logistic_regression.py")
     for name in ("logistic_regression_trace.png", "logistic_regression_temperature.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     # the mean of 2K/n over 2 chains x 200 draws, n = 31 parameters: one draw fluctuates by
