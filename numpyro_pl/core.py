@@ -348,18 +348,15 @@ def pl(
             due if chain_axis_name is None else lax.psum(due.astype(jnp.int32), chain_axis_name) > 0
         )
 
-        # A while loop that runs once or not at all, carrying only the fields that a
-        # re-estimate changes: a loop updates its carry in place, where the branches of a
-        # `lax.cond` copied the arrays they pass through (10% of a gradient at 10^6
-        # parameters, benchmarks/move_overhead.py).
-        def reestimate_due(carry):
-            fields, pending = carry
+        # Carrying only the fields that a re-estimate changes (see `once_if`: the branches
+        # of a `lax.cond` copied 10% of a gradient at 10^6 parameters,
+        # benchmarks/move_overhead.py).
+        def reestimate_due(fields):
             new = reestimate(state._replace(**fields), pe_fn, key_adapt, warmup)
-            return jax.tree.map(partial(jnp.where, due), new, fields), jnp.zeros_like(pending)
+            return jax.tree.map(partial(jnp.where, due), new, fields)
 
         fields = {name: getattr(state, name) for name in reestimate_fields}
-        fields, _ = lax.while_loop(lambda carry: carry[1], reestimate_due, (fields, any_due))
-        state = state._replace(**fields)
+        state = state._replace(**once_if(any_due, reestimate_due, fields))
 
         coefs = state.coefficients
         z = drift(state.z, state.momentum, coefs.drift_scale)
@@ -367,6 +364,7 @@ def pl(
         noise = white_noise_like(key_noise, grad)
         momentum = kick(state.momentum, grad, coefs.kick_noise_scale, noise, step_size, friction)
         schedule, _ = schedule_tick(state.schedule)
+        nonfinite_pe = ~jnp.isfinite(pe)
         state = state._replace(
             i=state.i + 1,
             z=z,
@@ -375,8 +373,8 @@ def pl(
             potential_energy=pe,
             schedule=schedule,
             num_grad_evals=state.num_grad_evals + 1,
-            diverging=~jnp.isfinite(pe),
-            num_nonfinite=state.num_nonfinite + (~jnp.isfinite(pe)).astype(jnp.int32),
+            diverging=nonfinite_pe,
+            num_nonfinite=state.num_nonfinite + nonfinite_pe.astype(jnp.int32),
             nonfinite=no_nonfinite(z),
             rng_key=rng_key,
         )
@@ -423,7 +421,8 @@ def pl(
 def once_if(pred, fn, state):
     """``fn(state)`` if ``pred``, else ``state``, as a loop that runs once or not at all: a
     loop updates its carry in place, where the branches of a ``lax.cond`` copy the arrays
-    they pass through (see :mod:`numpyro_pl.core`'s re-estimate)."""
+    they pass through (σ² twice per move, 10 % of a gradient at 10⁶ parameters on CPU;
+    ``docs/benchmarks.md``)."""
 
     def body(carry):
         return fn(carry[0]), jnp.zeros_like(carry[1])
