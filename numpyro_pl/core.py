@@ -295,7 +295,7 @@ def pl(
             noise_ratio=mass_state.noise_ratio,
             mean_noise_ratio=_tree_mean(mass_state.noise_ratio),
             coefficients=coefs,
-            schedule=schedule_init(num_warmup > 0),
+            schedule=schedule_init(num_warmup > 0, estimate_.num_draws),
             num_grad_evals=1 + estimate_.num_draws,
             diverging=~jnp.isfinite(pe),
             num_nonfinite=jnp.zeros((), jnp.int32),
@@ -319,10 +319,14 @@ def pl(
         fresh = start_half_momentum(
             key_momentum, state.z_grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
         )
-        schedule = schedule_update(state.schedule, state.grad_var, mass_state.grad_var, warmup)
+        schedule = schedule_update(
+            state.schedule, state.grad_var, mass_state.grad_var, estimate_.num_draws, warmup
+        )
         # the estimate at the end of warmup hands over to the reference schedule
         schedule = jax.tree.map(
-            lambda a, b: jnp.where(state.i == warmup_steps, a, b), schedule_init(False), schedule
+            lambda a, b: jnp.where(state.i == warmup_steps, a, b),
+            schedule_init(False, estimate_.num_draws),
+            schedule,
         )
         return dict(
             momentum=jax.tree.map(jnp.where, redraw, fresh, state.momentum),

@@ -1,4 +1,9 @@
-"""Settings shared by the tests that make short PseudoLangevin runs."""
+"""Settings, a model and its data shared by the tests that make short PseudoLangevin runs."""
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
 
 # Cheap sigma^2 estimates (20 to 60 draws), re-estimated every 50 moves after warmup.
 FAST = dict(reestimate_interval=50, min_grad_var_draws=20, max_grad_var_draws=60)
@@ -12,3 +17,20 @@ EXTRA = (
     "num_grad_evals",
     "num_nonfinite",
 )
+
+
+def logistic(X, y=None):
+    """Logistic regression: weights ``w`` with a N(0, 1) prior, the data in the plate
+    ``data``."""
+    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
+    with numpyro.plate("data", X.shape[0]) as idx:
+        numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=None if y is None else y[idx])
+
+
+def logistic_data(num_data):
+    """``(X, y)`` for :func:`logistic`: 3 standard normal features, labels drawn with the
+    weights (1, -1, 0.5); the same for every test."""
+    key_x, key_y = jax.random.split(jax.random.key(0))
+    X = jax.random.normal(key_x, (num_data, 3))
+    y = jax.random.bernoulli(key_y, jax.nn.sigmoid(X @ jnp.array([1.0, -1.0, 0.5])))
+    return X, y.astype(jnp.float32)

@@ -10,12 +10,10 @@ and the test checks that moves where only one chain re-estimates do occur.
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC
+from short_runs import logistic, logistic_data
 
 from numpyro_pl import PseudoLangevin
 
@@ -48,18 +46,9 @@ EXACT_FIELDS = ("num_grad_evals", "diverging")
 RTOL, ATOL = 1e-5, 1e-6
 
 
-def logistic(X, y):
-    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
-    with numpyro.plate("data", X.shape[0]) as idx:
-        numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=y[idx])
-
-
 @pytest.fixture(scope="module")
 def data():
-    key_x, key_y = jax.random.split(jax.random.key(0))
-    X = jax.random.normal(key_x, (N, D))
-    y = jax.random.bernoulli(key_y, jax.nn.sigmoid(X @ jnp.array([1.0, -1.0, 0.5])))
-    return X, y.astype(jnp.float32)
+    return logistic_data(N)
 
 
 def run(data, chain_method):

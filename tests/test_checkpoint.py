@@ -14,6 +14,7 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC
+from short_runs import logistic, logistic_data
 
 from numpyro_pl import PseudoLangevin
 from numpyro_pl.checkpoint import load_checkpoint, run_with_checkpoints, save_checkpoint
@@ -33,12 +34,6 @@ EXTRA = ("potential_energy", "mean_noise_ratio")
 KEY = jax.random.key(1)
 
 
-def logistic(X, y):
-    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
-    with numpyro.plate("data", X.shape[0]) as idx:
-        numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=y[idx])
-
-
 def logistic_with_bias(X, y):
     """Another model for the same data: ``w`` has one more entry and a site ``b`` is new."""
     b = numpyro.sample("b", dist.Normal(0, 1))
@@ -50,10 +45,7 @@ def logistic_with_bias(X, y):
 
 @pytest.fixture(scope="module")
 def data():
-    key_x, key_y = jax.random.split(jax.random.key(0))
-    X = jax.random.normal(key_x, (200, 3))
-    y = jax.random.bernoulli(key_y, jax.nn.sigmoid(X @ jnp.array([1.0, -1.0, 0.5])))
-    return X, y.astype(jnp.float32)
+    return logistic_data(200)
 
 
 def new_mcmc(model=logistic, num_chains=1, chain_method="sequential", kernel=(), **run):

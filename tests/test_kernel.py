@@ -10,17 +10,11 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC
-from short_runs import EXTRA, FAST
+from short_runs import EXTRA, FAST, logistic, logistic_data
 
 from numpyro_pl import PLState, PseudoLangevin
 
 N, D, B = 500, 3, 50
-
-
-def logistic(X, y=None):
-    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
-    with numpyro.plate("data", X.shape[0]) as idx:
-        numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=None if y is None else y[idx])
 
 
 def logistic_declared(X, y):
@@ -43,10 +37,7 @@ def two_datasets(X, y, X2, y2):
 
 @pytest.fixture(scope="module")
 def data():
-    key_x, key_y = jax.random.split(jax.random.key(0))
-    X = jax.random.normal(key_x, (N, D))
-    y = jax.random.bernoulli(key_y, jax.nn.sigmoid(X @ jnp.array([1.0, -1.0, 0.5])))
-    return X, y.astype(jnp.float32)
+    return logistic_data(N)
 
 
 def run(data, num_chains=1, chain_method="sequential", seed=0, **mcmc_kwargs):

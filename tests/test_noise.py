@@ -81,6 +81,31 @@ def test_rms_criterion_is_not_tripped_by_sampling_error_on_many_components():
     assert not bool(within_relative_tolerance(second, first, 0.03, "rms"))
 
 
+def test_rms_criterion_discounts_the_sampling_error_of_both_estimates():
+    """Two independent 200-draw estimates of the same unit noise on 20 000 components: their
+    sds differ by 1/sqrt(200) = 7.1% rms from sampling alone, which fails rtol = 5% unless
+    the draws are given and (1/200 + 1/200)/2 is discounted. Every sd moved by 10% (the
+    same sampling error on top) still fails: only the sampling error is discounted."""
+    shape = (20_000,)
+
+    def estimate(seed, sd):
+        def grad_fn(z, key):
+            return z + sd * jax.random.normal(key, shape)
+
+        est = estimate_grad_var(
+            grad_fn, jnp.zeros(shape), jax.random.key(seed), min_draws=200, max_draws=200
+        )
+        return est.grad_var
+
+    first, same, moved = estimate(0, 1.0), estimate(1, 1.0), estimate(2, 1.1)
+    draws = (200, 200)
+    assert not bool(within_relative_tolerance(same, first, 0.05, "rms"))
+    assert bool(within_relative_tolerance(same, first, 0.05, "rms", num_draws=draws))
+    assert not bool(within_relative_tolerance(moved, first, 0.05, "rms", num_draws=draws))
+    # the reference rule is left as it is
+    assert not bool(within_relative_tolerance(same, first, 0.1, "max", num_draws=draws))
+
+
 def test_estimate_stops_early_under_rms_and_runs_to_max_draws_under_max():
     """On 20 000 components of unit Gaussian noise the rms rule is met after two rounds
     (200 draws); the reference rule needs at least 500 (heavier-tailed gradients of ReLU
@@ -128,22 +153,23 @@ def test_schedule_grows_when_stable_and_resets_otherwise():
     init, tick, update = reestimation_schedule(
         initial_interval=5, interval_step=5, max_interval=12, warmup_interval=2
     )
-    state = init(False)
+    state = init(False, 200)
     for _ in range(4):
         state, due = tick(state)
         assert not bool(due)
     state, due = tick(state)
     assert bool(due)
     var = jnp.ones(3)
-    state = update(state, var, 1.05 * var)
+    state = update(state, var, 1.05 * var, 300)
     assert int(state.interval) == 10 and int(state.countdown) == 10
-    state = update(state, var, var)
+    assert int(state.num_draws) == 300  # the next comparison's old estimate
+    state = update(state, var, var, 200)
     assert int(state.interval) == 12  # capped
-    state = update(state, var, 2 * var)
+    state = update(state, var, 2 * var, 200)
     assert int(state.interval) == 5
-    warm = init(True)
+    warm = init(True, 200)
     assert int(warm.interval) == 2
-    assert int(update(warm, var, 2 * var, warmup=True).interval) == 4  # doubling windows
+    assert int(update(warm, var, 2 * var, 200, warmup=True).interval) == 4  # doubling windows
 
 
 def test_schedule_criterion():
@@ -154,7 +180,7 @@ def test_schedule_criterion():
         init, _, update = reestimation_schedule(
             initial_interval=5, interval_step=5, max_interval=12, criterion=criterion
         )
-        assert int(update(init(False), var, moved).interval) == interval
+        assert int(update(init(False, 1000), var, moved, 1000).interval) == interval
 
 
 def test_noiseless_component_gets_a_floored_mass_and_a_smaller_ratio():

@@ -14,6 +14,7 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC
+from short_runs import logistic
 
 from numpyro_pl import PseudoLangevin
 
@@ -36,13 +37,6 @@ def X():
 @pytest.fixture(scope="module")
 def y(X):
     return (X @ jnp.array([1.0, -1.0, 0.5]) > 0).astype(jnp.float32)
-
-
-def logistic(X, y=None):
-    """The well-formed logistic regression model."""
-    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
-    with numpyro.plate("data", X.shape[0]) as idx:
-        numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=None if y is None else y[idx])
 
 
 def gaussian_regression(X, y=None):

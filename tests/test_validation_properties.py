@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpyro.infer import MCMC
+from short_runs import logistic
 
 from numpyro_pl import PseudoLangevin, potential
 from numpyro_pl.dynamics import max_stable_noise_ratio
@@ -68,12 +69,6 @@ def time_limit(seconds):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def logistic(X, y=None):
-    w = numpyro.sample("w", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
-    with numpyro.plate("data", X.shape[0]) as idx:
-        numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=None if y is None else y[idx])
 
 
 # --------------------------------------------------------------------------------------
