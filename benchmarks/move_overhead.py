@@ -6,8 +6,9 @@ likelihood on P = 100,000 KSpin-like examples (10 random +-1 references in d = 1
 flipped with probability 0.355), minibatch B = 128 of a full-data plate.
 
 Every time is per iteration, by differencing: a jitted loop of n iterations (n traced, one
-compilation) is timed at n1 and n2, and (t2 - t1) / (n2 - n1) cancels the fixed costs; the
-median over repeats is reported, repeats of the rows interleaved against outside load.
+compilation) is timed at n1 and n2, and (t2 - t1) / (n2 - n1) cancels the fixed costs. Each
+repeat times every row in turn; a ratio to the bare gradient is taken within each repeat and
+reported as its median and quartiles over the repeats, the times as medians.
 
 - bare grad: ``jax.value_and_grad(potential_fn)(z, key_i)``, the kernel's own minibatch
   potential, fresh key per step, ``z += 0 * grad`` carried so nothing is hoisted or dropped;
@@ -64,6 +65,7 @@ MICRO = 4  # micro-batches per minibatch, for the running-variance estimator's c
 SCHEDULE_MOVES = {"1e4": 200_000, "1e5": 100_000, "1e6": 40_000}
 SCHEDULE_CHUNK = 1_000  # at most one estimate per chunk: the shortest interval is 5 000
 CRITERIA = ("rms", "max")
+REPEATS = 15  # timing repeats of every row, interleaved
 
 
 def kspin_data(key):
@@ -124,7 +126,7 @@ def bench(name, quick):
     n_params = sum(v.size for v in jax.tree.leaves(state.z))
     div = (10 if quick else 1) * (10 if n_params > 5e5 else 1)  # MCMC keeps every z: cap it
     (n1, n2), (mc1, mc2) = [(max(10, a // div), max(60, b // div)) for a, b in WINDOWS]
-    reps, mc_reps = (2, 1) if quick else (12, 2)
+    reps, mc_reps = (2, 1) if quick else (REPEATS, 2)
 
     def potential_gen(batch_size):
         return minibatch_potential(
@@ -170,6 +172,12 @@ def bench(name, quick):
     [run(1) for run in runs.values()]  # compile
     est = [{k: per_iteration(run, n1, n2)[0] for k, run in runs.items()} for _ in range(reps)]
     t = {k: 1e3 * statistics.median(e[k] for e in est) for k in runs}
+    # each repeat times every row in turn: its ratio to the bare gradient of the same repeat
+    # cancels slow changes in the machine's speed; (lower quartile, median, upper quartile)
+    t["ratio"] = {
+        k: statistics.quantiles([e[k] / e["grad"] for e in est], n=4, method="inclusive")
+        for k in ("move", "move_normal", "micro")
+    }
     if bool(jnp.any(runs["move"](n2).diverging)):
         print(f"WARNING [{name}]: the chain diverged; move times are not representative")
 
@@ -224,6 +232,12 @@ def markdown(head, body):
     return "\n".join([f"| {head} |", "|---" + "|---:" * head.count("|") + "|", *body]) + "\n"
 
 
+def spread(quartiles):
+    """``median (lower-upper quartile)``."""
+    q1, median, q3 = quartiles
+    return f"{median:.3f} ({q1:.3f}-{q3:.3f})"
+
+
 def tables(rows, run_length):
     estimates = num_estimates(run_length)
 
@@ -231,15 +245,15 @@ def tables(rows, run_length):
         return estimates * statistics.mean(sched["draws"]) / run_length
 
     main = markdown(
-        "size | N params | B | bare grad ms | pL move ms | move/grad "
+        "size | N params | B | bare grad ms | pL move ms | move/grad (quartiles) "
         "| incl. measured σ² estimates | pL move, normal noise ms "
         "| move/grad, normal noise | sign draw ms | normal draw ms",
         [
             f"| {r['size']} | {r['params']:,} | {B} | {r['grad']:.3f} | {r['move']:.3f} "
-            f"| {r['move'] / r['grad']:.3f} "
-            f"| {r['move'] / r['grad'] + r['schedule']['rms']['share']:.3f} "
+            f"| {spread(r['ratio']['move'])} "
+            f"| {r['ratio']['move'][1] + r['schedule']['rms']['share']:.3f} "
             f"| {r['move_normal']:.3f} "
-            f"| {r['move_normal'] / r['grad']:.2f} | {r['signs']:.3f} | {r['normal']:.3f} |"
+            f"| {r['ratio']['move_normal'][1]:.2f} | {r['signs']:.3f} | {r['normal']:.3f} |"
             for r in rows
         ],
     )
@@ -260,7 +274,7 @@ def tables(rows, run_length):
             f"| {r['size']} | {c} | {s['moves']:,} | {s['draws'][0]}; "
             f"{', '.join(map(str, s['draws'][1:])) or '-'} "
             f"| {', '.join(map(str, s['intervals'])) or '-'} | {100 * s['share']:.2f}% "
-            f"| {r['move'] / r['grad'] + s['share']:.3f} "
+            f"| {r['ratio']['move'][1] + s['share']:.3f} "
             f"| {100 * projected(s):.2f}% of a grad |"
             for r in rows
             for c, s in r["schedule"].items()
@@ -269,7 +283,7 @@ def tables(rows, run_length):
     micro = markdown(
         f"size | bare grad ms | {MICRO} micro-batch grads + running variance ms | / bare grad",
         [
-            f"| {r['size']} | {r['grad']:.3f} | {r['micro']:.3f} | {r['micro'] / r['grad']:.2f} |"
+            f"| {r['size']} | {r['grad']:.3f} | {r['micro']:.3f} | {r['ratio']['micro'][1]:.2f} |"
             for r in rows
         ],
     )
@@ -300,7 +314,7 @@ def main():
     out.write_text(
         f"# PseudoLangevin move overhead\n\n{header}- command: `{command}`\n"
         f"- load average at end: {os.getloadavg()[0]:.2f}; T = {TEMPERATURE}, P = {P:,}; "
-        f"medians of differenced timings\n\n{text}"
+        f"ratios within each repeat: median (quartiles) over {REPEATS} repeats\n\n{text}"
     )
 
 

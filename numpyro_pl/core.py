@@ -426,7 +426,9 @@ def once_if(pred, fn, state):
     """``fn(state)`` if ``pred``, else ``state``, as a loop that runs once or not at all: a
     loop updates its carry in place, where the branches of a ``lax.cond`` copy the arrays
     they pass through (σ² twice per move, 10 % of a gradient at 10⁶ parameters on CPU;
-    ``docs/benchmarks.md``)."""
+    ``docs/benchmarks.md``). ``pred`` is computed before the loop, which only carries it: with
+    a condition that reads the carried state, XLA hoisted the body's loop-invariant work out
+    of the loop and ran it on every move."""
 
     def body(carry):
         return fn(carry[0]), jnp.zeros_like(carry[1])
