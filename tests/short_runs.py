@@ -27,10 +27,14 @@ def logistic(X, y=None):
         numpyro.sample("y", dist.Bernoulli(logits=X[idx] @ w), obs=None if y is None else y[idx])
 
 
+#: the weights that :func:`logistic_data` draws its labels with; one per feature.
+TRUE_WEIGHTS = (1.0, -1.0, 0.5)
+
+
 def logistic_data(num_data):
-    """``(X, y)`` for :func:`logistic`: 3 standard normal features, labels drawn with the
-    weights (1, -1, 0.5); the same for every test."""
+    """``(X, y)`` for :func:`logistic`: ``len(TRUE_WEIGHTS)`` standard normal features,
+    labels drawn with :data:`TRUE_WEIGHTS`; the same for every test."""
     key_x, key_y = jax.random.split(jax.random.key(0))
-    X = jax.random.normal(key_x, (num_data, 3))
-    y = jax.random.bernoulli(key_y, jax.nn.sigmoid(X @ jnp.array([1.0, -1.0, 0.5])))
+    X = jax.random.normal(key_x, (num_data, len(TRUE_WEIGHTS)))
+    y = jax.random.bernoulli(key_y, jax.nn.sigmoid(X @ jnp.array(TRUE_WEIGHTS)))
     return X, y.astype(jnp.float32)

@@ -13,11 +13,12 @@ import jax
 import numpy as np
 import pytest
 from numpyro.infer import MCMC
-from short_runs import logistic, logistic_data
+from short_runs import TRUE_WEIGHTS, logistic, logistic_data
 
 from numpyro_pl import PseudoLangevin
 
-N, D, B = 500, 3, 50
+N, B = 500, 50
+D = len(TRUE_WEIGHTS)  # features of logistic_data
 CHAINS, WARMUP, SAMPLES = 2, 100, 400
 
 #: short, growing intervals with cheap, noisy sigma^2 estimates (20 to 60 draws): a chain

@@ -10,11 +10,12 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC
-from short_runs import EXTRA, FAST, logistic, logistic_data
+from short_runs import EXTRA, FAST, TRUE_WEIGHTS, logistic, logistic_data
 
 from numpyro_pl import PLState, PseudoLangevin
 
-N, D, B = 500, 3, 50
+N, B = 500, 50
+D = len(TRUE_WEIGHTS)  # features of logistic_data
 
 
 def logistic_declared(X, y):
