@@ -6,7 +6,8 @@ Delta expressed in CPU seconds and in gradient evaluations, for
 
 - PseudoLangevin on minibatches of B = 128, kernel defaults except
   ``warmup_reestimate_interval=10`` (the chains start at a trained network,
-  docs/parameters.md), at T = P * T_paper with prior scale 1 / sqrt(lambda * P)
+  docs/parameters.md) and ``on_nonfinite="rollback"`` (a non-finite move is counted and
+  reported, not fatal), at T = P * T_paper with prior scale 1 / sqrt(lambda * P)
   (``numpyro_pl.paper_to_numpyro``), and
 - NumPyro's HMC on the full data, on the potential of ``tempered(model, T)`` less its
   constant terms (``hmc_potential``: with them, float32 cannot resolve the energy error at
@@ -27,15 +28,20 @@ Protocol, per size. Both samplers start from the same point: a network trained b
 Adam (B = 128) on the paper's loss, mean CE + lambda/2 |w|^2 (full-batch Adam at 1e6
 parameters would cost more than the sampling). Each sampler then gets its warmup (not timed:
 pL's sigma^2 estimates and re-estimates, hMC's step-size adaptation) and one measured run of
-about the same CPU-time budget. Times are process CPU seconds (``time.process_time``, all
-threads; less sensitive to other jobs on the machine than wall time, which is recorded too)
-of the sampling only: the clock starts when XLA has finished compiling ``MCMC.run``'s
-sampling loop (a ``jax.monitoring`` listener; without a progress bar numpyro recompiles that
-loop on every call, and on these 2 cores that takes 5-30 s) and stops after
-``jax.block_until_ready(mcmc.get_samples())``. pL's run is sized from a short calibration run
-(its samples are not used). Gradient evaluations are counted as calls (pL: minibatch
-gradients from the ``num_grad_evals`` field, the sigma^2 re-estimates included; hMC: leapfrog
-steps) and as data-point gradients (B per minibatch gradient, P per full-batch one).
+about the same CPU-time budget. With ``--equilibrate N``, pL first makes N untimed moves after
+its warmup; hMC then adapts its step size and runs from where they took the chain, and pL
+goes on from there (through its untimed sizing run). The d^2 of chains that are still relaxing
+from the trained start grows with the relaxation, not the diffusion.
+
+Times are process CPU seconds (``time.process_time``, all threads; less sensitive to other
+jobs on the machine than wall time, which is recorded too) of the sampling only: the clock
+starts when XLA has finished compiling ``MCMC.run``'s sampling loop (a ``jax.monitoring``
+listener; without a progress bar numpyro recompiles that loop on every call, and on these 2
+cores that takes 5-30 s) and stops after ``jax.block_until_ready(mcmc.get_samples())``. pL's
+run is sized from a short calibration run (its samples are not used). Gradient evaluations
+are counted as calls (pL: minibatch gradients from the ``num_grad_evals`` field, the sigma^2
+re-estimates included; hMC: leapfrog steps) and as data-point gradients (B per minibatch
+gradient, P per full-batch one).
 
 The training set is P = 2 000 examples by default instead of the paper's 100 000: a full-batch
 gradient of the 1e6-parameter network costs ~0.4 s at P = 2 000 on this machine, so hMC at the
@@ -44,7 +50,8 @@ gradient is proportional to P while, at fixed T_paper and B, what pL and hMC ach
 gradient does not depend on P (U / T = U_paper / T_paper).
 
 Run from the repository root after ``pip install -e .``:
-    python benchmarks/diffusion_scaling.py [--sizes 1e4 1e5 1e6] [--num-train 2000] [--quick]
+    python benchmarks/diffusion_scaling.py [--sizes 1e4 1e5 1e6] [--num-train 2000]
+        [--equilibrate N1 N2 N3] [--quick]
 (about 10 minutes alone on 2 cores). Results go to benchmarks/results/diffusion_scaling.{md,
 png,json} (``--out`` renames them); ``--replot`` redraws the plot from the json. The paper's
 curves are read from ``../shared/paper_data/Fig.4``.
@@ -191,9 +198,42 @@ def max_draws(args, _, start):
     return max(args.min_samples, min(args.max_samples, int(1e8 / n_params)))
 
 
-def run_pl(model, temperature, X, y, start, budget, warmup, args, key):
+def equilibrate(kernel, state, moves, X, y, key):
+    """``moves`` untimed pL moves from ``state`` (none if 0), with the kinetic temperature
+    of about 100 of them; returns the last state and that record, or None."""
+    if moves <= 0:
+        return None
+    thinning = max(1, moves // 100)
+    run = MCMC(
+        kernel,
+        num_warmup=0,
+        num_samples=moves // thinning * thinning,
+        thinning=thinning,
+        progress_bar=False,
+    )
+    run.post_warmup_state = state
+    run.run(key, X, y, extra_fields=("kinetic_temperature",))
+    kinetic = np.asarray(run.get_extra_fields()["kinetic_temperature"]) / kernel.temperature
+    last = run.last_state
+    return dict(
+        state=last,
+        moves=moves // thinning * thinning,
+        kinetic_T_over_T_max=float(np.max(kinetic)),
+        kinetic_T_over_T_last_half=float(np.mean(kinetic[len(kinetic) // 2 :])),
+        num_nonfinite=int(np.sum(last.num_nonfinite)),
+    )
+
+
+def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, args, key):
+    """pL's measured run; returns its curve and the position it started from (``start``,
+    or where ``equilibrate_moves`` moves after the warmup took the chain)."""
     kernel = PseudoLangevin(
-        model, batch_size=B, temperature=temperature, warmup_reestimate_interval=10
+        model,
+        batch_size=B,
+        temperature=temperature,
+        noise_ratio=args.noise_ratio,
+        warmup_reestimate_interval=10,
+        on_nonfinite="rollback",
     )
     clock = args.clock
     fields = ("num_grad_evals", "kinetic_temperature")
@@ -207,9 +247,12 @@ def run_pl(model, temperature, X, y, start, budget, warmup, args, key):
         thinning=cal_moves // 2,
         progress_bar=False,
     )
-    key_warm, key_cal, key_run = random.split(key, 3)
+    key_warm, key_eq, key_cal, key_run = random.split(key, 4)
     mcmc.warmup(key_warm, X, y, init_params=start, extra_fields=fields)
     jax.block_until_ready(mcmc.post_warmup_state)
+    equilibration = equilibrate(kernel, mcmc.post_warmup_state, equilibrate_moves, X, y, key_eq)
+    if equilibration is not None:
+        mcmc.post_warmup_state = equilibration.pop("state")
     cal_cpu, cal_wall, compile_s = clock.run(mcmc, key_cal, X, y, extra_fields=fields)
     # the calibration can hold the sigma^2 estimate that ends the warmup: take its gradients
     # out at the cost of a bare gradient
@@ -243,10 +286,12 @@ def run_pl(model, temperature, X, y, start, budget, warmup, args, key):
         kinetic_T_over_T=float(np.mean(kinetic)),
         kinetic_T_over_T_max=float(np.max(kinetic)),
         kinetic_T_over_T_halves=[float(np.mean(h)) for h in np.array_split(kinetic, 2)],
-        diverging=bool(np.any(np.asarray(run.last_state.diverging))),
+        num_nonfinite=int(np.sum(run.last_state.num_nonfinite)),
         calibration_cpu_ms_per_move=1e3 * per_move,
+        equilibration=equilibration,
     )
-    return out, samples
+    measured_start = start if equilibration is None else mcmc.post_warmup_state.z
+    return out, measured_start
 
 
 def hmc_potential(X, y, prior_scale, temperature):
@@ -358,6 +403,7 @@ def size_table(name, res):
         f"prior scale {res['prior_scale']:.3g}; start: paper loss {res['start_loss']:.4g} "
         f"after Adam (lr {res['adam_lr']:g})",
         "",
+        *equilibration_line(pl.get("equilibration")),
         f"- pL: {pl.get('warmup', '?')} warmup moves, then {pl['moves']} moves, "
         f"thinning {pl['thinning']} ({pl['num_samples']} draws), "
         f"{pl['cpu_total']:.1f} CPU s / {pl['wall_total']:.1f} wall s, "
@@ -365,7 +411,7 @@ def size_table(name, res):
         f"{pl['grads_per_sample'] / pl['thinning']:.3f} minibatch gradients/move, "
         f"kinetic T/T = {pl['kinetic_T_over_T']:.4g} "
         f"(max {pl.get('kinetic_T_over_T_max', nan):.3g})"
-        + (", **diverged**" if pl["diverging"] else "")
+        + nonfinite_flag(pl)
         + (
             ", **unstable: kinetic T above 3 T, d^2 not a diffusion**"
             if pl.get("kinetic_T_over_T_max", pl["kinetic_T_over_T"]) > 3
@@ -391,6 +437,23 @@ def size_table(name, res):
         a, b = interp(pl, key, x), interp(hmc, key, x)
         lines.append(f"| {label} | {a:.3g} | {b:.3g} | {a / b:.3g} |")
     return lines
+
+
+def nonfinite_flag(res):
+    """The chain's count of non-finite moves, which the kernel rolled back (0 in runs made
+    before the count was recorded, which stopped at the first one)."""
+    count = res.get("num_nonfinite", 0)
+    return f", **{count} non-finite moves, rolled back**" if count else ""
+
+
+def equilibration_line(eq):
+    if not eq:
+        return []
+    return [
+        f"- both samplers go on from where {eq['moves']} untimed pL moves after its warmup took "
+        f"the chain: kinetic T/T over their last half {eq['kinetic_T_over_T_last_half']:.4g} "
+        f"(max {eq['kinetic_T_over_T_max']:.3g})" + nonfinite_flag(eq)
+    ]
 
 
 def summary_table(results):
@@ -425,8 +488,9 @@ def write_report(results, meta, out):
         f"B = {B}, T_paper = {meta['T_paper']:g}; start: minibatch Adam, "
         f"{meta['adam_steps']} steps of B = {B}, lr 1e-3 (2e-4 at 1e6), on the paper's loss",
         f"- pL: {'/'.join(map(str, meta['pl_warmup']))} warmup moves, "
-        "`warmup_reestimate_interval=10`, other "
-        f"kernel defaults; hMC: step size adapted (dual averaging, target acceptance "
+        f"`noise_ratio={meta.get('noise_ratio', 0.01):g}`, `warmup_reestimate_interval=10`, "
+        '`on_nonfinite="rollback"`, other kernel defaults; hMC: step size adapted (dual '
+        "averaging, target acceptance "
         f"{meta['hmc_warmup_target']:g}) in "
         f"{'/'.join(map(str, meta['hmc_warmup']))} warmup iterations "
         f"of {meta['hmc_warmup_steps']} leapfrog steps, then {meta['hmc_steps']} steps per "
@@ -516,6 +580,13 @@ def main():
         help="pL warmup moves for each size of --sizes (default 100 / 5000 / 100)",
     )
     parser.add_argument(
+        "--equilibrate",
+        type=int,
+        nargs="+",
+        help="pL moves after its warmup, untimed, for each size of --sizes; both samplers then "
+        "go on from where they took the chain (default 0: both start at the Adam network)",
+    )
+    parser.add_argument(
         "--pl-calibration",
         type=float,
         default=0.1,
@@ -541,6 +612,13 @@ def main():
         help="target acceptance of the warmup's short trajectories (0.8 with 2 steps gave "
         "acceptance 0.3 on the measured 20-step trajectories at 1e4)",
     )
+    parser.add_argument(
+        "--noise-ratio",
+        type=float,
+        default=0.01,
+        help="pL's noise_ratio r (the kernel default 0.01; at 1e5 pL ran hot from the trained "
+        "start with 0.01 and 0.003 alike, docs/benchmarks.md)",
+    )
     parser.add_argument("--hmc-steps", type=int, default=20)
     parser.add_argument("--min-samples", type=int, default=8)
     parser.add_argument("--max-samples", type=int, default=200)
@@ -564,8 +642,12 @@ def main():
     budgets = args.budgets or [SIZES[s][2] for s in args.sizes]
     hmc_warmups = args.hmc_warmup or [SIZES[s][3] for s in args.sizes]
     pl_warmups = args.pl_warmup or [PL_WARMUP[s] for s in args.sizes]
-    if not len(budgets) == len(hmc_warmups) == len(pl_warmups) == len(args.sizes):
-        parser.error("--budgets, --hmc-warmup and --pl-warmup need one value per size")
+    equilibrates = args.equilibrate or [0] * len(args.sizes)
+    counts = {len(v) for v in (budgets, hmc_warmups, pl_warmups, equilibrates)}
+    if counts != {len(args.sizes)}:
+        parser.error(
+            "--budgets, --hmc-warmup, --pl-warmup and --equilibrate need one value per size"
+        )
     args.clock = LoopClock()
 
     t0 = time.perf_counter()
@@ -578,6 +660,8 @@ def main():
         T_paper=args.paper_temperature,
         adam_steps=args.adam_steps,
         pl_warmup=pl_warmups,
+        equilibrate=equilibrates,
+        noise_ratio=args.noise_ratio,
         hmc_warmup=hmc_warmups,
         hmc_warmup_steps=args.hmc_warmup_steps,
         hmc_warmup_target=args.hmc_warmup_target,
@@ -586,10 +670,12 @@ def main():
     split = kspin_split(args.num_train, 1, seed=args.seed)
     X, y = jnp.asarray(split.train.X, jnp.float32), jnp.asarray(split.train.y)
     results = {}
-    keys = random.split(random.key(args.seed), len(args.sizes))
-    for name, budget, hmc_warmup, pl_warmup, key in zip(
-        args.sizes, budgets, hmc_warmups, pl_warmups, keys, strict=True
+    # one key per size, the same whichever sizes are run
+    keys = dict(zip(SIZES, random.split(random.key(args.seed), len(SIZES)), strict=True))
+    for name, budget, hmc_warmup, pl_warmup, equilibrate_moves in zip(
+        args.sizes, budgets, hmc_warmups, pl_warmups, equilibrates, strict=True
     ):
+        key = keys[name]
         hidden, weight_decay, _, _ = SIZES[name]
         widths = [X.shape[1], *hidden, 10]
         prior_scale, temperature = paper_to_numpyro(
@@ -610,9 +696,13 @@ def main():
             f"({time.perf_counter() - ts:.0f} s); budget {budget:g} CPU s per sampler",
             flush=True,
         )
-        pl_res, _ = run_pl(model, temperature, X, y, start, budget, pl_warmup, args, key_pl)
+        pl_res, shared_start = run_pl(
+            model, temperature, X, y, start, budget, pl_warmup, equilibrate_moves, args, key_pl
+        )
         potential = hmc_potential(X, y, prior_scale, temperature)
-        hmc_res, _ = run_hmc(potential, temperature, X, y, start, budget, hmc_warmup, args, key_hmc)
+        hmc_res, _ = run_hmc(
+            potential, temperature, X, y, shared_start, budget, hmc_warmup, args, key_hmc
+        )
         results[name] = dict(
             params=int(n_params),
             P=args.num_train,
