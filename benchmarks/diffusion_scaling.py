@@ -251,8 +251,10 @@ def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, a
     mcmc.warmup(key_warm, X, y, init_params=start, extra_fields=fields)
     jax.block_until_ready(mcmc.post_warmup_state)
     equilibration = equilibrate(kernel, mcmc.post_warmup_state, equilibrate_moves, X, y, key_eq)
+    shared_start = start
     if equilibration is not None:
         mcmc.post_warmup_state = equilibration.pop("state")
+        shared_start = mcmc.post_warmup_state.z
     cal_cpu, cal_wall, compile_s = clock.run(mcmc, key_cal, X, y, extra_fields=fields)
     # the calibration can hold the sigma^2 estimate that ends the warmup: take its gradients
     # out at the cost of a bare gradient
@@ -290,8 +292,7 @@ def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, a
         calibration_cpu_ms_per_move=1e3 * per_move,
         equilibration=equilibration,
     )
-    measured_start = start if equilibration is None else mcmc.post_warmup_state.z
-    return out, measured_start
+    return out, shared_start
 
 
 def hmc_potential(X, y, prior_scale, temperature):

@@ -64,6 +64,7 @@ def hessian_row_norm(potential, z, rng_key):
 
 
 def run(model, start, X, y, temperature, noise_ratio, seed, warmup, moves):
+    """One chain from ``start``, read every ``BLOCK`` moves; returns one table row's values."""
     kernel = PseudoLangevin(
         model,
         batch_size=B,
@@ -126,6 +127,8 @@ def main():
     parser.add_argument("--moves", type=int, default=12000, help="moves after the warmup")
     parser.add_argument("--out", default="trained_start")
     args = parser.parse_args()
+    if args.warmup < 0 or args.moves < BLOCK:
+        parser.error(f"--warmup must be at least 0 and --moves at least {BLOCK}")
     t0 = time.perf_counter()
 
     split = kspin_split(P, 1, seed=0)
