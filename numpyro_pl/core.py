@@ -18,8 +18,10 @@ from jax import lax, random
 from numpyro_pl.dynamics import (
     MoveCoefficients,
     drift,
+    hot_temperature_ratio,
     kick,
     kinetic_energy,
+    leaf_kinetic_energies,
     move_coefficients,
     num_components,
     start_half_momentum,
@@ -38,7 +40,9 @@ __all__ = ["PLState", "FiniteSnapshot", "NonFiniteSites", "pl", "ON_NONFINITE", 
 
 #: what a move that produces a non-finite potential energy does (see :func:`pl`).
 ON_NONFINITE = ("raise", "rollback")
-#: moves between two snapshots of a finite position, the restart point of ``"rollback"``.
+#: moves between two checks of the kinetic temperature, each of which takes a snapshot of the
+#: position (the restart point of ``"rollback"``) unless the chain is hot (see ``hot_ratio``
+#: in :func:`pl`).
 SNAPSHOT_INTERVAL = 100
 
 
@@ -95,7 +99,8 @@ class PLState(NamedTuple):
     - **nonfinite** - a :class:`NonFiniteSites`: the sites of ``z``, ``z_grad`` and
       ``momentum`` that were non-finite at a diverging move, computed only at such a move.
     - **last_finite** - a :class:`FiniteSnapshot`: a finite position taken every
-      :data:`SNAPSHOT_INTERVAL` moves, where a rollback restarts.
+      :data:`SNAPSHOT_INTERVAL` moves unless the chain is hot then, where a rollback
+      restarts.
     - **rng_key** - random key for the next move.
 
     Two diagnostics are properties, computed from the fields only when they are read, so
@@ -162,6 +167,7 @@ def pl(
     grad_var_criterion: str = "rms",
     grad_var_floor: float = 1e-8,
     relative_mass_floor: float = 1e-2,
+    hot_ratio: Optional[float] = 1.5,
     reestimate_interval: int = 5000,
     warmup_reestimate_interval: int = 100,
     reestimate_interval_step: int = 5000,
@@ -182,8 +188,16 @@ def pl(
     :param str on_nonfinite: a move whose potential energy is non-finite sets ``diverging``
         and ``nonfinite`` either way. ``"raise"`` leaves the state as it is (the kernel
         then stops the run with an error); ``"rollback"`` restarts the chain from
-        ``last_finite``: the gradient there is recomputed and a fresh momentum drawn, keeping
-        the masses.
+        ``last_finite``: the gradient there is recomputed and a fresh momentum drawn, and the
+        next move re-estimates :math:`\sigma^2` there and resets every mass and momentum.
+    :param hot_ratio: :math:`h`. Every :data:`SNAPSHOT_INTERVAL` moves the kinetic
+        temperature of each leaf of ``z`` is checked. If one is above :math:`h T` (or, for a
+        small leaf, above the level that its equilibrium fluctuations pass with probability
+        :math:`10^{-9}`, :func:`~numpyro_pl.dynamics.hot_temperature_ratio`), the chain is
+        hot: no snapshot is taken and, after warmup, if the previous check took one (the
+        chain has just turned hot), the next move re-estimates :math:`\sigma^2` by the
+        reference rule (where the noise has outgrown a mass, that mass is raised and its
+        momentum redrawn). ``None`` turns the check off.
     :param chain_axis_name: the ``axis_name`` under which ``sample_kernel`` is vmapped over
         chains, if it is. The re-estimate then runs as one real branch, taken when any chain
         is due (and applied to those chains only). Without it, ``vmap`` would turn the branch
@@ -225,7 +239,7 @@ def pl(
         reset_prob=reset_prob,
         relative_mass_floor=relative_mass_floor,
     )
-    schedule_init, schedule_tick, schedule_update = reestimation_schedule(
+    schedule_init, schedule_tick, schedule_due_now, schedule_update = reestimation_schedule(
         initial_interval=reestimate_interval,
         interval_step=reestimate_interval_step,
         max_interval=max_reestimate_interval,
@@ -305,16 +319,16 @@ def pl(
         )
 
     def reestimate(state: PLState, pe_fn, rng_key, warmup) -> dict:
-        """New sigma^2 at ``state.z``, then masses and schedule; during warmup every
-        component is reset to ``noise_ratio`` and every momentum redrawn. Returns the
-        fields of ``state`` that change."""
+        """New sigma^2 at ``state.z``, then masses and schedule; during warmup, and when the
+        schedule asks for it, every component is reset to ``noise_ratio`` and every momentum
+        redrawn. Returns the fields of ``state`` that change."""
         key_estimate, key_mass, key_momentum = random.split(rng_key, 3)
         estimate_ = estimate(pe_fn, state.z, key_estimate)
         mass_state, redraw = mass_update(
             MassState(state.mass, state.grad_var, state.noise_ratio),
             estimate_.grad_var,
             key_mass,
-            force_reset=warmup,
+            force_reset=warmup | state.schedule.reset,
         )
         fresh = start_half_momentum(
             key_momentum, state.z_grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
@@ -384,8 +398,8 @@ def pl(
         )
         # Both loops below run once or not at all, so a finite move pays for neither.
         state = once_if(state.diverging, partial(handle_nonfinite, pe_fn, key_adapt), state)
-        due_snapshot = (state.i % SNAPSHOT_INTERVAL == 0) & ~state.diverging
-        return once_if(due_snapshot, take_snapshot, state)
+        due_check = (state.i % SNAPSHOT_INTERVAL == 0) & ~state.diverging
+        return once_if(due_check, check, state)
 
     def no_nonfinite(z):
         none = jax.tree.map(lambda _: jnp.zeros((), bool), z)
@@ -414,10 +428,29 @@ def pl(
             z_grad=grad,
             potential_energy=pe,
             num_grad_evals=state.num_grad_evals + 1,
+            schedule=schedule_due_now(state.schedule, reset=True),
         )
 
-    def take_snapshot(state: PLState) -> PLState:
-        return state._replace(last_finite=FiniteSnapshot(state.i, state.z))
+    def check(state: PLState) -> PLState:
+        """A snapshot of a chain that is not hot; after warmup, an estimate due for one that
+        has just turned hot (the previous check took a snapshot)."""
+        hot = jnp.array(False)
+        if hot_ratio is not None:
+            energies = leaf_kinetic_energies(state.momentum, state.z_grad, state.coefficients)
+            for k, x in zip(jax.tree.leaves(energies), jax.tree.leaves(state.z), strict=True):
+                level = hot_temperature_ratio(jnp.size(x), hot_ratio) * temperature
+                hot = hot | ~(2.0 * k / jnp.size(x) <= level)  # NaN is hot
+        turned = state.last_finite.i == state.i - SNAPSHOT_INTERVAL
+        return state._replace(
+            schedule=jax.tree.map(
+                partial(jnp.where, hot & turned & (state.i > warmup_steps)),
+                schedule_due_now(state.schedule, reset=False),
+                state.schedule,
+            ),
+            last_finite=jax.tree.map(
+                partial(jnp.where, hot), state.last_finite, FiniteSnapshot(state.i, state.z)
+            ),
+        )
 
     return init_kernel, sample_kernel
 

@@ -65,6 +65,8 @@ __all__ = [
     "drift",
     "kick",
     "kinetic_energy",
+    "leaf_kinetic_energies",
+    "hot_temperature_ratio",
     "num_components",
     "max_stable_noise_ratio",
 ]
@@ -116,14 +118,15 @@ class MoveCoefficients(NamedTuple):
     - **kick_noise_scale** - the amplitude of the white noise in :func:`kick`,
       :math:`\sqrt{(1 + c_1^2)\left(M_i T m_1^2 - (1 + c_1^2) \sigma_i^2 \Delta t^2/4\right)}`.
     - **kinetic_offset** - the part of the expected kinetic energy that does not depend on
-      the momentum (see :func:`kinetic_energy`), summed over components.
+      the momentum (see :func:`kinetic_energy`), summed over the components of each leaf:
+      one scalar per leaf.
     - **kinetic_scale** - :math:`c_1^2 / (2 \Delta t)`, a scalar.
     - **half_step_size** - :math:`\Delta t / 2`, a scalar.
     """
 
     drift_scale: ArrayTree
     kick_noise_scale: ArrayTree
-    kinetic_offset: jax.Array
+    kinetic_offset: ArrayTree
     kinetic_scale: jax.Array
     half_step_size: jax.Array
 
@@ -142,13 +145,14 @@ def move_coefficients(mass, compensated_var, temperature, step_size, friction) -
     def offset(m, s2):
         return jnp.sum(0.5 * temperature * friction**2 - c1_sq * s2 * step_size**2 / (8.0 * m))
 
-    kinetic_offset = sum(jax.tree.leaves(jax.tree.map(offset, mass, compensated_var)))
+    kinetic_offset = jax.tree.map(offset, mass, compensated_var)
+    dtype = jnp.result_type(*jax.tree.leaves(kinetic_offset))
     return MoveCoefficients(
         drift_scale=jax.tree.map(lambda m: step_size / m, mass),
         kick_noise_scale=jax.tree.map(kick_scale, mass, compensated_var),
         kinetic_offset=kinetic_offset,
-        kinetic_scale=jnp.asarray(0.5 * c1_sq / step_size, jnp.result_type(kinetic_offset)),
-        half_step_size=jnp.asarray(0.5 * step_size, jnp.result_type(kinetic_offset)),
+        kinetic_scale=jnp.asarray(0.5 * c1_sq / step_size, dtype),
+        half_step_size=jnp.asarray(0.5 * step_size, dtype),
     )
 
 
@@ -181,27 +185,71 @@ def kick(half_momentum, grad, kick_noise_scale, noise, step_size, friction) -> A
     )
 
 
-def kinetic_energy(half_momentum, grad, coefficients: MoveCoefficients, batch_ndim: int = 0):
-    r"""Expected kinetic energy :math:`K = \sum_i \mathbb{E}_\xi[p_i^2] / (2 M_i)` at the end
-    of the move that used ``grad``.
+def leaf_kinetic_energies(
+    half_momentum, grad, coefficients: MoveCoefficients, batch_ndim: int = 0
+) -> ArrayTree:
+    r"""Expected kinetic energy :math:`K_\ell = \sum_{i \in \ell} \mathbb{E}_\xi[p_i^2] / (2 M_i)`
+    of each leaf :math:`\ell` at the end of the move that used ``grad``: one value per leaf
+    (per chain, with ``batch_ndim`` leading axes), summed by :func:`kinetic_energy`.
 
     With :math:`p_i = c_1(\pi_i - \frac{\Delta t}{2} g_i) + \sqrt{a_i^2 + \sigma_i^2 m_1^2
     \Delta t^2/4}\;\xi_i`, the expectation over :math:`\xi` is
     :math:`c_1^2 (\pi_i - \frac{\Delta t}{2} g_i)^2 + M_i T m_1^2 - \sigma_i^2 c_1^2 \Delta t^2/4`,
-    so :math:`K = \frac{c_1^2}{2} \sum_i (\pi_i - \frac{\Delta t}{2} g_i)^2 / M_i` plus
-    ``coefficients.kinetic_offset``. The kinetic temperature :math:`2K/n` averages to
-    :math:`T` at equilibrium.
+    so :math:`K_\ell = \frac{c_1^2}{2} \sum_{i \in \ell} (\pi_i - \frac{\Delta t}{2} g_i)^2 / M_i`
+    plus the leaf's ``coefficients.kinetic_offset``. The kinetic temperature
+    :math:`2K_\ell/n_\ell` of a leaf of :math:`n_\ell` components averages to :math:`T` at
+    equilibrium.
 
     :param batch_ndim: leading axes (chains) that are not summed over.
     """
 
-    def leaf(p, g, s):
+    def leaf(p, g, s, offset):
         axes = tuple(range(batch_ndim, jnp.ndim(p)))
         half_step = jnp.expand_dims(coefficients.half_step_size, axes)
-        return jnp.sum(s * (p - half_step * g) ** 2, axis=axes)
+        return (
+            coefficients.kinetic_scale * jnp.sum(s * (p - half_step * g) ** 2, axis=axes) + offset
+        )
 
-    parts = jax.tree.leaves(jax.tree.map(leaf, half_momentum, grad, coefficients.drift_scale))
-    return coefficients.kinetic_scale * sum(parts) + coefficients.kinetic_offset
+    return jax.tree.map(
+        leaf, half_momentum, grad, coefficients.drift_scale, coefficients.kinetic_offset
+    )
+
+
+def kinetic_energy(half_momentum, grad, coefficients: MoveCoefficients, batch_ndim: int = 0):
+    r"""Expected kinetic energy :math:`K = \sum_i \mathbb{E}_\xi[p_i^2] / (2 M_i)` at the end
+    of the move that used ``grad``, the sum of :func:`leaf_kinetic_energies`. The kinetic
+    temperature :math:`2K/n` averages to :math:`T` at equilibrium.
+
+    :param batch_ndim: leading axes (chains) that are not summed over.
+    """
+    return sum(
+        jax.tree.leaves(leaf_kinetic_energies(half_momentum, grad, coefficients, batch_ndim))
+    )
+
+
+#: the standard normal quantile of the probability, 1e-9, that :func:`hot_temperature_ratio`
+#: allows an equilibrium kinetic temperature to pass it by chance.
+_HOT_QUANTILE = 6.0
+
+
+def hot_temperature_ratio(num: int, hot_ratio: float) -> float:
+    r"""The kinetic temperature, in units of :math:`T`, above which a leaf of ``num``
+    components counts as hot: ``hot_ratio``, or, if higher, the level that the kinetic
+    temperature of ``num`` Gaussian momenta at :math:`T`, :math:`\chi^2_n T / n`, passes with
+    probability :math:`10^{-9}` (the Wilson-Hilferty approximation, conservative for small
+    ``num``). That level is 47 for one component, 6.6 for ten, 2.1 for a hundred and 1.29 for a
+    thousand (the exact quantiles: 37, 6.3, 2.09 and 1.29).
+
+    **Example**
+
+    .. doctest::
+
+        >>> from numpyro_pl.dynamics import hot_temperature_ratio
+        >>> round(hot_temperature_ratio(10, 1.5), 2), hot_temperature_ratio(100_000, 1.5)
+        (6.56, 1.5)
+    """
+    a = 2.0 / (9.0 * num)
+    return max(hot_ratio, (1.0 - a + _HOT_QUANTILE * math.sqrt(a)) ** 3)
 
 
 def num_components(tree, batch_ndim: int = 0) -> int:

@@ -221,6 +221,16 @@ class PseudoLangevin(MCMCKernel):
         almost no minibatch noise (weights into dead ReLU units) keep a stable move; their
         white noise still matches their measured :math:`\sigma_i^2`. Default 1e-2; 0 gives
         the reference behaviour (unstable on ReLU networks, see ``docs/method.md``).
+    :param float hot_ratio: :math:`h`: every 100 moves the kinetic temperature of each site is
+        checked, and a site above :math:`h T` makes the chain hot (a small site must pass
+        the level that its equilibrium fluctuations reach with probability :math:`10^{-9}`
+        instead, e.g. 6.6 T for 10 components). A hot chain takes no snapshot. After warmup,
+        a chain that has just turned hot (the previous check found it not hot) re-estimates
+        :math:`\sigma^2` at its next move by the reference rule: where the noise has
+        outgrown a mass, that mass is raised and its momentum redrawn. The minibatch noise of
+        a ReLU network at a cold T can grow a hundredfold within a hundred moves, faster than
+        the schedule re-estimates it (``docs/benchmarks.md``). At equilibrium the check never
+        fires. Default 1.5; ``None`` turns it off.
     :param int reestimate_interval: moves between two estimates at first (``adj_step``).
         Reference default 5000.
     :param int reestimate_interval_step: growth of the interval after a stable estimate.
@@ -242,12 +252,14 @@ class PseudoLangevin(MCMCKernel):
         the sites whose position, gradient or momentum is non-finite (it reaches you wrapped
         in JAX's ``JaxRuntimeError``, its message last). ``"rollback"``: the chain goes back
         to its last finite snapshot (taken every
-        :data:`~numpyro_pl.core.SNAPSHOT_INTERVAL` = 100 moves), recomputes the gradient,
-        draws a fresh momentum and goes on, with a ``RuntimeWarning`` naming the same; the
-        ``diverging`` field records the move. Either way a finite move pays nothing for the
-        check. A chain that runs away while staying finite, its kinetic temperature above
-        ``RUNAWAY_TEMPERATURE_RATIO`` = 1e4 times T at one of the checks every 100 moves,
-        gets a ``RuntimeWarning``. See ``docs/parameters.md`` for what makes a chain blow up.
+        :data:`~numpyro_pl.core.SNAPSHOT_INTERVAL` = 100 moves unless the chain is hot, see
+        ``hot_ratio``), recomputes the gradient, draws a fresh momentum, re-estimates
+        :math:`\sigma^2` there with every mass reset, and goes on, with a ``RuntimeWarning``
+        naming the same; the ``diverging`` field records the move. Either way a finite move
+        pays nothing for the check. A chain that runs away while staying finite, its kinetic
+        temperature above ``RUNAWAY_TEMPERATURE_RATIO`` = 1e4 times T at one of the checks
+        every 100 moves, gets a ``RuntimeWarning``. See ``docs/parameters.md`` for what makes
+        a chain blow up.
     :param callable init_strategy: NumPyro per-site initialization function.
 
     **Example**
@@ -290,6 +302,7 @@ class PseudoLangevin(MCMCKernel):
         grad_var_criterion="rms",
         grad_var_floor=1e-8,
         relative_mass_floor=1e-2,
+        hot_ratio=1.5,
         reestimate_interval=5000,
         reestimate_interval_step=5000,
         max_reestimate_interval=50000,
@@ -350,6 +363,8 @@ class PseudoLangevin(MCMCKernel):
                 )
             check_real("grad_var_floor", grad_var_floor, 0.0)
             check_real("relative_mass_floor", relative_mass_floor, 0.0, 1.0, low_open=False)
+            if hot_ratio is not None:
+                check_real("hot_ratio", hot_ratio, 1.0)
             check_int("reestimate_interval", reestimate_interval, 1, most)
             check_int("reestimate_interval_step", reestimate_interval_step, 0, most)
             check_int(
@@ -397,6 +412,7 @@ class PseudoLangevin(MCMCKernel):
             grad_var_criterion=grad_var_criterion,
             grad_var_floor=float(grad_var_floor),
             relative_mass_floor=float(relative_mass_floor),
+            hot_ratio=None if hot_ratio is None else float(hot_ratio),
             reestimate_interval=reestimate_interval,
             reestimate_interval_step=reestimate_interval_step,
             max_reestimate_interval=max_reestimate_interval,

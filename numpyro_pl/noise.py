@@ -254,6 +254,9 @@ class ScheduleState(NamedTuple):
     countdown: jax.Array
     #: draws of the latest estimate, for the sampling error of the next comparison.
     num_draws: jax.Array
+    #: whether the next estimate re-initialises every component (after a rollback, see
+    #: :func:`numpyro_pl.core.pl`).
+    reset: jax.Array
 
 
 def reestimation_schedule(
@@ -265,12 +268,14 @@ def reestimation_schedule(
     criterion: str = "rms",
     warmup_interval: int = 100,
 ):
-    r"""When to re-estimate :math:`\sigma^2`, as ``(init, tick, update)``.
+    r"""When to re-estimate :math:`\sigma^2`, as ``(init, tick, due_now, update)``.
 
     - ``init(warmup, num_draws)`` schedules the first re-estimate: ``warmup_interval`` moves
       ahead during warmup, ``initial_interval`` moves ahead otherwise; ``num_draws`` are
       those of the estimate in use.
     - ``tick(state)`` counts one move and returns ``(state, due)``.
+    - ``due_now(state, reset)`` makes an estimate due at the next move (after a hot check),
+      with every component re-initialised if ``reset`` (after a rollback).
     - ``update(state, grad_var_old, grad_var_new, num_draws, warmup)`` is called after an
       estimate of ``num_draws`` draws.
 
@@ -285,11 +290,18 @@ def reestimation_schedule(
 
     def init(warmup, num_draws) -> ScheduleState:
         interval = jnp.where(warmup, warmup_interval, initial_interval).astype(jnp.int32)
-        return ScheduleState(interval, interval, jnp.asarray(num_draws, jnp.int32))
+        return ScheduleState(
+            interval, interval, jnp.asarray(num_draws, jnp.int32), jnp.zeros((), bool)
+        )
 
     def tick(state: ScheduleState):
         countdown = state.countdown - 1
         return state._replace(countdown=countdown), countdown <= 0
+
+    def due_now(state: ScheduleState, reset) -> ScheduleState:
+        return state._replace(
+            countdown=jnp.zeros_like(state.countdown), reset=state.reset | jnp.asarray(reset)
+        )
 
     def update(
         state: ScheduleState, grad_var_old, grad_var_new, num_draws, warmup=False
@@ -302,6 +314,6 @@ def reestimation_schedule(
             stable, jnp.minimum(state.interval + interval_step, max_interval), initial_interval
         )
         interval = jnp.where(warmup, 2 * state.interval, grown).astype(jnp.int32)
-        return ScheduleState(interval, interval, num_draws)
+        return ScheduleState(interval, interval, num_draws, jnp.zeros((), bool))
 
-    return init, tick, update
+    return init, tick, due_now, update

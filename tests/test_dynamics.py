@@ -14,8 +14,10 @@ from jax import lax
 from numpyro_pl.core import pl
 from numpyro_pl.dynamics import (
     drift,
+    hot_temperature_ratio,
     kick,
     kinetic_energy,
+    leaf_kinetic_energies,
     mass_from_grad_var,
     max_stable_noise_ratio,
     move_coefficients,
@@ -103,6 +105,34 @@ def test_drift_and_kinetic_energy_at_rest():
     # zero momentum and gradient: only the white-noise expectation remains, M T m1^2 per dof
     k = kinetic_energy(jnp.zeros(3), jnp.zeros(3), coefs)
     np.testing.assert_allclose(k, 0.5 * 3 * 2.0 * 0.01, rtol=1e-6)
+
+
+def test_leaf_kinetic_energies_sum_to_the_total():
+    key_p, key_g = jax.random.split(jax.random.key(0))
+    tree = {"a": jnp.ones(3), "b": jnp.ones((2, 2))}
+    mass = {"a": jnp.full(3, 2.0), "b": jnp.full((2, 2), 0.5)}
+    grad_var = jax.tree.map(lambda m: 0.1 * m, mass)
+    coefs = move_coefficients(mass, grad_var, temperature=1.0, step_size=1.0, friction=0.1)
+    p = {"a": jax.random.normal(key_p, (3,)), "b": jax.random.normal(key_p, (2, 2))}
+    g = {"a": jax.random.normal(key_g, (3,)), "b": jax.random.normal(key_g, (2, 2))}
+    parts = leaf_kinetic_energies(p, g, coefs)
+    assert jax.tree.structure(parts) == jax.tree.structure(tree)
+    np.testing.assert_allclose(sum(jax.tree.leaves(parts)), kinetic_energy(p, g, coefs), rtol=1e-6)
+    # the offset of each leaf is that leaf's share: at rest, M T m1^2 - ... per component
+    at_rest = leaf_kinetic_energies(*(jax.tree.map(jnp.zeros_like, tree),) * 2, coefs)
+    np.testing.assert_allclose(at_rest["a"] / 3, at_rest["b"] / 4, rtol=1e-6)
+
+
+@pytest.mark.parametrize("num", [1, 10, 100, 1000, 10_000])
+def test_hot_temperature_ratio_is_above_the_equilibrium_quantile(num):
+    """The level is at least the exact 1e-9 quantile of chi^2_n / n (so an equilibrium
+    kinetic temperature passes it less often than that) and not far above it."""
+    from scipy.stats import chi2
+
+    exact = chi2.isf(1e-9, num) / num
+    level = hot_temperature_ratio(num, 1.0)
+    assert exact <= level <= 1.3 * exact
+    assert hot_temperature_ratio(num, 50.0) == 50.0
 
 
 def test_max_stable_noise_ratio():

@@ -227,8 +227,8 @@ def test_nonfinite_move_raises_naming_move_and_sites(data, progress_bar):
 
 def test_nonfinite_move_rolls_back_to_the_last_snapshot(data):
     """With ``on_nonfinite="rollback"`` the run goes on: each fault is warned about and
-    recorded in ``diverging``, the chain restarts from ``last_finite`` (bitwise), and every
-    sample is finite."""
+    recorded in ``diverging``, the chain restarts from ``last_finite`` (bitwise) and
+    re-estimates sigma^2 there at the next move, and every sample is finite."""
     kernel = PseudoLangevin(
         logistic_with_nan_gradient, batch_size=B, on_nonfinite="rollback", **FAST
     )
@@ -238,7 +238,13 @@ def test_nonfinite_move_rolls_back_to_the_last_snapshot(data):
             jax.random.key(0),
             *data,
             init_params=NAN_INIT,
-            extra_fields=("diverging", "num_nonfinite", "last_finite", "nonfinite"),
+            extra_fields=(
+                "diverging",
+                "num_nonfinite",
+                "last_finite",
+                "nonfinite",
+                "num_grad_evals",
+            ),
         )
         jax.block_until_ready(mcmc.last_state)
         jax.effects_barrier()
@@ -252,6 +258,11 @@ def test_nonfinite_move_rolls_back_to_the_last_snapshot(data):
     assert np.all(extra["last_finite"].i[faults] % 100 == 0)
     assert np.all(extra["nonfinite"].z["w"][faults]) and not np.any(extra["nonfinite"].z["b"])
     assert not np.any(extra["nonfinite"].z["w"][~extra["diverging"]])
+    # the move after each rollback re-estimates sigma^2 at the snapshot
+    after = faults[faults + 1 < len(extra["diverging"])] + 1
+    assert after.size > 0
+    spent = np.diff(extra["num_grad_evals"])[after - 1]
+    assert np.all(spent >= 1 + FAST["min_grad_var_draws"])
 
 
 def test_on_nonfinite_is_checked():

@@ -150,7 +150,7 @@ def test_mass_adaptation_reset():
 
 
 def test_schedule_grows_when_stable_and_resets_otherwise():
-    init, tick, update = reestimation_schedule(
+    init, tick, _, update = reestimation_schedule(
         initial_interval=5, interval_step=5, max_interval=12, warmup_interval=2
     )
     state = init(False, 200)
@@ -177,10 +177,26 @@ def test_schedule_criterion():
     rule (rms change 7%) lets it grow."""
     var, moved = jnp.ones(3), jnp.array([1.0, 1.0, 1.12**2])
     for criterion, interval in (("max", 5), ("rms", 10)):
-        init, _, update = reestimation_schedule(
+        init, _, _, update = reestimation_schedule(
             initial_interval=5, interval_step=5, max_interval=12, criterion=criterion
         )
         assert int(update(init(False, 1000), var, moved, 1000).interval) == interval
+
+
+def test_schedule_due_now_is_due_at_once_and_cleared_by_the_estimate():
+    """A hot check makes an estimate due at the next move; a rollback also asks for a full
+    reset. The estimate that follows clears the request and schedules as usual."""
+    init, tick, due_now, update = reestimation_schedule(initial_interval=5)
+    hot = due_now(init(False, 200), reset=False)
+    assert int(hot.countdown) == 0 and not bool(hot.reset)
+    state = due_now(init(False, 200), reset=True)
+    assert bool(state.reset) and int(state.countdown) == 0
+    _, due = tick(state)
+    assert bool(due)
+    var = jnp.ones(3)
+    after = update(state, var, 2 * var, 200)
+    assert not bool(after.reset) and int(after.countdown) == 5
+    assert not bool(init(True, 200).reset)
 
 
 def test_noiseless_component_gets_a_floored_mass_and_a_smaller_ratio():

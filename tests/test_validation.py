@@ -174,6 +174,8 @@ def test_batch_size_not_integer(batch_size):
         (dict(grad_var_criterion=None), ValueError, "grad_var_criterion"),
         (dict(grad_var_floor=0.0), ValueError, "grad_var_floor"),
         (dict(grad_var_floor=-1e-8), ValueError, "grad_var_floor"),
+        (dict(hot_ratio=1.0), ValueError, "hot_ratio"),
+        (dict(hot_ratio="1.5"), TypeError, "hot_ratio"),
         (dict(step_size=0.0), ValueError, "step_size"),
         (dict(step_size=-1.0), ValueError, "step_size"),
         (dict(step_size=math.inf), ValueError, "step_size"),

@@ -86,6 +86,7 @@ REAL = {
     "grad_var_rtol": (0.0, math.inf, True, True),
     "grad_var_floor": (0.0, math.inf, True, True),
     "relative_mass_floor": (0.0, 1.0, False, True),
+    "hot_ratio": (1.0, math.inf, True, True),
 }
 
 #: integer arguments: (low, high), inclusive, given the defaults of the others.
@@ -241,6 +242,7 @@ def valid_arguments(draw):
         kwargs[name] = draw(positive | st.integers(1, 10**6) | st.sampled_from([np.float32(2)]))
     kwargs["reset_prob"] = draw(st.floats(0.0, 1.0) | st.sampled_from([0, 1, Fraction(1, 3)]))
     kwargs["relative_mass_floor"] = draw(st.floats(0.0, 1.0, exclude_max=True))
+    kwargs["hot_ratio"] = draw(st.none() | st.floats(1.0, exclude_min=True, allow_infinity=False))
     min_draws = draw(st.integers(2, MOST))
     kwargs.update(
         batch_size=draw(st.integers(1, 10**6) | st.sampled_from([np.int64(7), np.uint8(3)])),
