@@ -62,8 +62,9 @@ def _raise_nonfinite(step, diverging, nonfinite):
 def _warn_nonfinite(step, diverging, nonfinite):
     warnings.warn(
         _nonfinite_report(step, diverging, nonfinite)
-        + " Went back to the last finite snapshot and drew a fresh momentum; the "
-        "`diverging` field records the move.",
+        + " Went back to the last finite snapshot and drew a fresh momentum; the next move "
+        "re-estimates sigma^2 there with every mass reset; the `diverging` field records the "
+        "move.",
         RuntimeWarning,
         stacklevel=2,
     )
