@@ -230,8 +230,9 @@ class PseudoLangevin(MCMCKernel):
         :math:`\sigma^2` at its next move by the reference rule: where the noise has
         outgrown a mass, that mass is raised and its momentum redrawn. The minibatch noise of
         a ReLU network at a cold T can grow a hundredfold within a hundred moves, faster than
-        the schedule re-estimates it (``docs/benchmarks.md``). At equilibrium the check never
-        fires. Default 1.5; ``None`` turns it off.
+        the schedule re-estimates it (``docs/benchmarks.md``). At equilibrium the check rarely
+        fires, and a false alarm costs one estimate (``docs/method.md``). Default 1.5;
+        ``None`` turns it off.
     :param int reestimate_interval: moves between two estimates at first (``adj_step``).
         Reference default 5000.
     :param int reestimate_interval_step: growth of the interval after a stable estimate.

@@ -77,8 +77,8 @@ def test_hot_check_can_be_turned_off():
 
 
 def test_chain_at_equilibrium_is_bitwise_the_same_without_the_check():
-    """At equilibrium the check never fires, so it changes nothing, not even the random
-    stream: 2 000 moves from an equilibrium start, with the check and without."""
+    """A check that does not fire changes nothing, not even the random stream: 2 000 moves
+    of the well from its equilibrium, with the check and without."""
 
     def run(hot_ratio):
         init_kernel, sample_kernel = pl(
