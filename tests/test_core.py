@@ -1,6 +1,6 @@
 """The hot check of the functional core (core.py): every SNAPSHOT_INTERVAL moves a hot chain
 takes no snapshot and, after warmup, re-estimates sigma^2 at its next move; a chain at
-equilibrium never does.
+equilibrium, whose check does not fire, is unchanged by it.
 
 The model is a harmonic well of N independent components whose gradients carry Gaussian
 noise of variance S2, so that the kinetic temperature at equilibrium is T with a relative
@@ -21,15 +21,21 @@ def well(z, rng_key):
     return 0.5 * jnp.sum(z**2) + jnp.sqrt(S2) * jnp.sum(jax.random.normal(rng_key, z.shape) * z)
 
 
+def chain(start, num_warmup=0, **kwargs):
+    """The initial state at ``start`` and the move of a pL chain on the well."""
+    init_kernel, sample_kernel = pl(well, temperature=T, min_grad_var_draws=MIN_DRAWS, **kwargs)
+    return init_kernel(start, num_warmup, jax.random.key(0)), sample_kernel
+
+
+def run(sample_kernel, state, num_moves):
+    return jax.jit(lambda s: lax.fori_loop(0, num_moves, lambda i, s: sample_kernel(s), s))(state)
+
+
 def run_to_check(heat, num_warmup=0, **kwargs):
     """A chain started at rest, its momentum scaled by ``heat`` (its kinetic temperature by
     about heat^2), run to the first check and one move beyond it."""
-    init_kernel, sample_kernel = pl(well, temperature=T, min_grad_var_draws=MIN_DRAWS, **kwargs)
-    state = init_kernel(jnp.zeros(N), num_warmup, jax.random.key(0))
-    state = state._replace(momentum=heat * state.momentum)
-    at_check = jax.jit(
-        lambda s: lax.fori_loop(0, SNAPSHOT_INTERVAL, lambda i, s: sample_kernel(s), s)
-    )(state)
+    state, sample_kernel = chain(jnp.zeros(N), num_warmup, **kwargs)
+    at_check = run(sample_kernel, state._replace(momentum=heat * state.momentum), SNAPSHOT_INTERVAL)
     return at_check, jax.jit(sample_kernel)(at_check)
 
 
@@ -80,15 +86,13 @@ def test_chain_at_equilibrium_is_bitwise_the_same_without_the_check():
     """A check that does not fire changes nothing, not even the random stream: 2 000 moves
     of the well from its equilibrium, with the check and without."""
 
-    def run(hot_ratio):
-        init_kernel, sample_kernel = pl(
-            well, temperature=T, min_grad_var_draws=MIN_DRAWS, hot_ratio=hot_ratio
-        )
-        start = jax.random.normal(jax.random.key(1), (N,)) * T**0.5  # the well's equilibrium
-        state = init_kernel(start, 0, jax.random.key(0))
-        return jax.jit(lambda s: lax.fori_loop(0, 2000, lambda i, s: sample_kernel(s), s))(state)
+    start = jax.random.normal(jax.random.key(1), (N,)) * T**0.5  # the well's equilibrium
 
-    with_check, without = run(1.5), run(None)
+    def run_from_start(hot_ratio):
+        state, sample_kernel = chain(start, hot_ratio=hot_ratio)
+        return run(sample_kernel, state, 2000)
+
+    with_check, without = run_from_start(1.5), run_from_start(None)
     assert int(with_check.last_finite.i) == 2000
     assert jnp.array_equal(with_check.z, without.z)
     assert jnp.array_equal(with_check.momentum, without.momentum)
