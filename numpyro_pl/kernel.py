@@ -245,8 +245,9 @@ class PseudoLangevin(MCMCKernel):
         :math:`2r` too hot. Default ``True``.
     :param str white_noise: distribution of the white noise :math:`\xi` of each kick, of zero
         mean and unit variance: ``"rademacher"`` (signs :math:`\pm 1`, 32 from each random
-        word; the default, since a normal draw costs about as much as the gradient itself) or
-        ``"normal"`` (the paper's reference). Only the variance enters the
+        word; the default, since on a CPU a normal draw costs about as much as the gradient
+        itself) or ``"normal"`` (the paper's reference; faster on a GPU, where the sign words
+        cost a round trip to the host, ``docs/benchmarks.md``). Only the variance enters the
         fluctuation-dissipation relation; see :mod:`numpyro_pl.white_noise`.
     :param str on_nonfinite: what a move with a non-finite potential energy does (a
         non-finite gradient or momentum reaches the potential one move later). ``"raise"``
