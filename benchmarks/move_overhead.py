@@ -204,8 +204,7 @@ def past_first_check(kernel, state, X, y, moves=2 * SNAPSHOT_INTERVAL):
     """``state`` after ``moves`` moves. From ``init_to_uniform`` the chain is hot, so the hot
     check at move 100 makes a sigma^2 estimate due at move 101; timing windows that start
     after it hold no estimate (checked after timing, from ``num_grad_evals``)."""
-    run = jax.jit(lambda s, n: lax.fori_loop(0, n, lambda i, s: kernel.sample(s, (X, y), {}), s))
-    return jax.block_until_ready(run(state, moves))
+    return loop(lambda i, s: kernel.sample(s, (X, y), {}), state)(moves)
 
 
 def measure_schedule(model, X, y, moves, criterion):
