@@ -16,7 +16,7 @@ rows do not add up to the total.
 
 Run, from the repository root after ``pip install -e .``:
     python benchmarks/move_profile.py [--size 1e5] [--top 30] [--out NAME]
-(about 2 minutes at 1e5 on 2 cores); writes benchmarks/results/<NAME>.md (default
+(about 1 minute at 1e5 on 2 cores); writes benchmarks/results/<NAME>.md (default
 ``move_profile_<size>``).
 """
 

@@ -75,8 +75,7 @@ def largest_eigenvalue(grad_u, z, mass, key):
     return value
 
 
-def diagnose(state, kernel_args, grad_batch, grad_u, key):
-    temperature = kernel_args["temperature"]
+def diagnose(state, temperature, grad_batch, grad_u, key):
     key_var, key_power = random.split(key)
     var = estimate_grad_var(grad_batch, state.z, key_var, min_draws=DRAWS, max_draws=DRAWS)
     ratio = noise_ratio_from_mass(var.grad_var, state.mass, temperature, 1.0, 0.1)
@@ -107,13 +106,13 @@ def run_chain(size, seed, moves, X, y):
     keys = dict(zip(fig4.SIZES, random.split(random.key(0), len(fig4.SIZES)), strict=True))
     key_adam, key_pl, _ = random.split(keys[size], 3)  # as in diffusion_scaling.main
     start = fig4.pretrain(widths, weight_decay, X, y, 1000, key_adam, fig4.ADAM_LR[size])
-    kernel_args = dict(
+    kernel = PseudoLangevin(
+        model,
         batch_size=fig4.B,
         temperature=temperature,
         warmup_reestimate_interval=10,
         on_nonfinite="rollback",
     )
-    kernel = PseudoLangevin(model, **kernel_args)
     warmup = fig4.PL_WARMUP[size]
     state = kernel.init(random.fold_in(key_pl, seed), warmup, start, (X, y), {})
     potential = minibatch_potential(
@@ -124,7 +123,7 @@ def run_chain(size, seed, moves, X, y):
 
     def look(state, label):
         key = random.fold_in(random.key(11), int(state.i))
-        return dict(label=label, **diagnose(state, kernel_args, jax.grad(potential), grad_u, key))
+        return dict(label=label, **diagnose(state, temperature, jax.grad(potential), grad_u, key))
 
     state = run(state, jnp.int32(warmup))
     rows = [look(state, "end of warmup")]
