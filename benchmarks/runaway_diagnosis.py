@@ -20,7 +20,7 @@ chunk before the hot one, and at the end of the hot one it records:
 
 Run, from the repository root after ``pip install -e .``:
     python benchmarks/runaway_diagnosis.py [--size 1e5] [--seeds 0 1 2 3] [--moves 20000]
-(about 6 minutes at 1e5 on 2 cores); writes benchmarks/results/<NAME>.md (default
+(about 3 minutes at 1e5 on 2 cores); writes benchmarks/results/<NAME>.md (default
 ``runaway_diagnosis_<size>``).
 """
 
