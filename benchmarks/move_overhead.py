@@ -101,10 +101,38 @@ def per_iteration(run, n1, n2):
     return slope, t[2] - t[0] - n1 * slope
 
 
+def jitted_loop(body):
+    """``f(carry, n)``: a jitted fori_loop of ``body(i, carry)`` over a traced n."""
+    return jax.jit(lambda c, n: lax.fori_loop(0, n, body, c))
+
+
 def loop(body, carry0):
-    """``run(n)``: a jitted fori_loop of ``body(i, carry)`` over a traced n, blocking."""
-    f = jax.jit(lambda c, n: lax.fori_loop(0, n, body, c))
+    """``run(n)``: ``jitted_loop(body)`` from ``carry0``, blocking."""
+    f = jitted_loop(body)
     return lambda n: jax.block_until_ready(f(carry0, jnp.int32(n)))
+
+
+def potential_gen(model, X, y, batch_size):
+    """The kernel's minibatch potential of ``model``, as ``gen(X, y)(z, key)``."""
+    return minibatch_potential(
+        random.key(1),
+        model,
+        model_args=(X, y),
+        batch_size=batch_size,
+        init_strategy=init_to_uniform,
+    ).potential_fn_gen
+
+
+def bare_gradient_body(potential):
+    """The loop body of the bare gradient: ``value_and_grad`` of the minibatch ``potential``
+    with a fresh key per step, ``z += 0 * grad`` carried so nothing is hoisted or dropped."""
+
+    def body(i, carry):
+        z, acc = carry
+        value, grad = jax.value_and_grad(potential)(z, random.fold_in(random.key(2), i))
+        return jax.tree.map(lambda w, g: w + 0.0 * g, z, grad), acc + value
+
+    return body
 
 
 def mcmc_runner(mcmc, state, X, y):
@@ -130,21 +158,8 @@ def bench(name, quick):
     (n1, n2), (mc1, mc2) = [(max(10, a // div), max(60, b // div)) for a, b in WINDOWS]
     reps, mc_reps = (2, 1) if quick else (REPEATS, 2)
 
-    def potential_gen(batch_size):
-        return minibatch_potential(
-            random.key(1),
-            model,
-            model_args=(X, y),
-            batch_size=batch_size,
-            init_strategy=init_to_uniform,
-        ).potential_fn_gen
-
-    gen, micro_gen = potential_gen(B), potential_gen(B // MICRO)
-
-    def bare_body(i, c):
-        z, acc = c
-        value, grad = jax.value_and_grad(gen(X, y))(z, random.fold_in(random.key(2), i))
-        return jax.tree.map(lambda w, g: w + 0.0 * g, z, grad), acc + value
+    micro_gen = potential_gen(model, X, y, B // MICRO)
+    bare_body = bare_gradient_body(potential_gen(model, X, y, B)(X, y))
 
     normal_kernel = PseudoLangevin(
         model, batch_size=B, temperature=TEMPERATURE, white_noise="normal"
@@ -214,12 +229,10 @@ def measure_schedule(model, X, y, moves, criterion):
     )
     state = kernel.init(random.key(0), 0, None, (X, y), {})
     draws, intervals = [int(state.num_grad_evals) - 1], []
-    chunk = jax.jit(
-        lambda s: lax.fori_loop(0, SCHEDULE_CHUNK, lambda i, s: kernel.sample(s, (X, y), {}), s)
-    )
+    chunk = jitted_loop(lambda i, s: kernel.sample(s, (X, y), {}))
     for _ in range(moves // SCHEDULE_CHUNK):
         before = int(state.num_grad_evals)
-        state = chunk(state)
+        state = chunk(state, jnp.int32(SCHEDULE_CHUNK))
         extra = int(state.num_grad_evals) - before - SCHEDULE_CHUNK
         if extra:
             draws.append(extra)

@@ -33,12 +33,20 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 from environment import machine
-from jax import lax, random
-from move_overhead import SIZES, TEMPERATURE, B, kspin_data, mlp_model, past_first_check
-from numpyro.infer.initialization import init_to_uniform
+from jax import random
+from move_overhead import (
+    SIZES,
+    TEMPERATURE,
+    B,
+    bare_gradient_body,
+    jitted_loop,
+    kspin_data,
+    mlp_model,
+    past_first_check,
+    potential_gen,
+)
 
 from numpyro_pl import PseudoLangevin
-from numpyro_pl.potential import minibatch_potential
 
 MOVES = 300  # traced iterations of each loop
 _OP_NAME = re.compile(r'^\s*(?:ROOT )?%([\w.\-]+) = .*op_name="([^"]*)"')
@@ -112,21 +120,10 @@ def main():
     X, y = kspin_data(random.key(42))
     kernel = PseudoLangevin(model, batch_size=B, temperature=TEMPERATURE)
     state = past_first_check(kernel, kernel.init(random.key(0), 0, None, (X, y), {}), X, y)
-    gen = minibatch_potential(
-        random.key(1), model, model_args=(X, y), batch_size=B, init_strategy=init_to_uniform
-    ).potential_fn_gen
-
-    def bare_body(i, c):  # as in benchmarks/move_overhead.py
-        z, acc = c
-        value, grad = jax.value_and_grad(gen(X, y))(z, random.fold_in(random.key(2), i))
-        return jax.tree.map(lambda w, g: w + 0.0 * g, z, grad), acc + value
-
-    def jitted(body):
-        return jax.jit(lambda c, n: lax.fori_loop(0, n, body, c))
-
+    bare_body = bare_gradient_body(potential_gen(model, X, y, B)(X, y))
     moves = jnp.int32(MOVES)
-    bare = profile(jitted(bare_body), (state.z, jnp.float32(0)), moves)
-    move = profile(jitted(lambda i, s: kernel.sample(s, (X, y), {})), state, moves)
+    bare = profile(jitted_loop(bare_body), (state.z, jnp.float32(0)), moves)
+    move = profile(jitted_loop(lambda i, s: kernel.sample(s, (X, y), {})), state, moves)
     text = markdown("bare grad", *bare, args.top) + "\n" + markdown("pL move", *move, args.top)
     print(text)
     out = Path(__file__).parent / "results" / f"{args.out or 'move_profile_' + args.size}.md"

@@ -32,15 +32,14 @@ import diffusion_scaling as fig4
 import jax
 import jax.numpy as jnp
 from environment import machine
-from jax import lax, random
-from numpyro.infer.initialization import init_to_uniform
+from jax import random
+from move_overhead import jitted_loop, potential_gen
 from numpyro.infer.util import potential_energy
 
 from numpyro_pl import PseudoLangevin, bayesian_mlp, paper_to_numpyro
 from numpyro_pl.datasets import kspin_split
 from numpyro_pl.dynamics import leaf_kinetic_energies, noise_ratio_from_mass
 from numpyro_pl.noise import estimate_grad_var
-from numpyro_pl.potential import minibatch_potential
 
 CHUNK = 250  # moves between two looks at the kinetic temperature
 HOT = 3.0  # a chunk that ends above HOT * T is hot
@@ -115,11 +114,9 @@ def run_chain(size, seed, moves, X, y):
     )
     warmup = fig4.PL_WARMUP[size]
     state = kernel.init(random.fold_in(key_pl, seed), warmup, start, (X, y), {})
-    potential = minibatch_potential(
-        random.key(5), model, model_args=(X, y), batch_size=fig4.B, init_strategy=init_to_uniform
-    ).potential_fn_gen(X, y)
+    potential = potential_gen(model, X, y, fig4.B)(X, y)
     grad_u = jax.grad(lambda z: potential_energy(model, (X, y), {}, z))
-    run = jax.jit(lambda s, n: lax.fori_loop(0, n, lambda i, s: kernel.sample(s, (X, y), {}), s))
+    run = jitted_loop(lambda i, s: kernel.sample(s, (X, y), {}))
 
     def look(state, label):
         key = random.fold_in(random.key(11), int(state.i))
