@@ -130,21 +130,8 @@ def main():
     # settled in 4 * 10^5). Moves are cheap here: 4 * 10^5 take about a minute on 2 cores.
     warmup = (10 if args.quick else 20) * RELAXATION_MOVES
     moves = (40 if args.quick else 1600) * RELAXATION_MOVES
-    # warmup_reestimate_interval=10 and on_nonfinite="rollback": from its random start this
-    # small network can run hot early in warmup, before re-estimates every 100 moves (the
-    # default) match the masses to the minibatch noise. Over 8 seeds x 2 chains of 12 500
-    # moves, the defaults left 1-2 chains hot (kinetic temperature 3-17, either sign layout
-    # of numpyro_pl.white_noise); re-estimating every 10 warmup moves left none, and one seed
-    # rolled back twice from a non-finite potential energy (the count is printed below).
     pl_mcmc = MCMC(
-        PseudoLangevin(
-            model,
-            batch_size=BATCH_SIZE,
-            temperature=1.0,
-            noise_ratio=NOISE_RATIO,
-            on_nonfinite="rollback",
-            warmup_reestimate_interval=10,
-        ),
+        PseudoLangevin(model, batch_size=BATCH_SIZE, temperature=1.0, noise_ratio=NOISE_RATIO),
         num_warmup=warmup,
         num_samples=moves,
         thinning=moves // 1000,  # 1000 draws per chain
@@ -162,8 +149,6 @@ def main():
         f"{moves:,} moves (relaxation time ~{RELAXATION_MOVES} moves), {pl_seconds:.1f} s"
     )
     print(f"kinetic temperature: {temperature.mean:.3f} +- {temperature.mcse:.3f} (target 1)")
-    rolled_back = int(np.sum(pl_mcmc.last_state.num_nonfinite))
-    print(f"moves rolled back after a non-finite potential energy: {rolled_back}")
 
     runs = {"PseudoLangevin": pl_mcmc}
     if not args.quick:

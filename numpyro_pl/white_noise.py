@@ -11,16 +11,12 @@ relation of Zambon et al. (arXiv:2603.15367) involves only the variance. Two sou
   ``uint32`` word. The words are a counter hashed under two key words that JAX's
   generator draws afresh for every move: :math:`h(h(j \oplus k_0) + k_1)`, with :math:`h`
   the ``lowbias32`` integer hash (C. Wellons, *hash-prospector*), a bijection of 32-bit
-  words chosen for its low avalanche bias. Each word serves one column of 32 consecutive rows
-  of a leaf (a leaf of shape ``(..., C)`` is taken as rows of its last axis): the sign at row
-  :math:`r`, column :math:`c` is bit :math:`r \bmod 32` of word :math:`(\lfloor r/32
-  \rfloor, c)`. Along a row the words are then contiguous and every sign takes the same
-  bit, so the kick reads them as one more vectorized array; unpacking them in counter order
-  cost twice as much (a word per lane gathered at a per-lane shift). JAX's own generator
-  (threefry, 20 rounds) costs 3-6% of a minibatch gradient at 10⁵-10⁶ parameters for the
-  words alone, and a normal value costs about as much as the gradient spends per parameter
-  (``benchmarks/move_overhead.py``). ``tests/test_white_noise.py`` checks every bit position
-  for fairness and the signs for correlations across positions, moves and chains.
+  words chosen for its low avalanche bias. JAX's own generator (threefry, 20 rounds) costs
+  3-6% of a minibatch gradient at 10⁵-10⁶ parameters for the words alone, and a normal
+  value costs about as much as the gradient spends per parameter; with this source a move
+  costs about 1.1 bare gradients (``benchmarks/move_overhead.py``).
+  ``tests/test_white_noise.py`` checks every bit position for fairness and the signs for
+  correlations across positions, moves and chains.
 - ``"normal"``: standard normal values, as in the paper's reference implementation.
 
 On a linear model (harmonic well, conjugate regression) every second moment of the chain is
@@ -53,8 +49,8 @@ def standard_normal_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
 
 def rademacher_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
     """Independent signs :math:`\\pm 1` (mean 0, variance 1) with the structure, shapes and
-    dtypes of ``tree``: one sequence of hashed ``uint32`` words for the whole tree, each
-    word giving the signs of one column of 32 rows (see the module description).
+    dtypes of ``tree``: one sequence of hashed ``uint32`` words for the whole tree (see the
+    module description), 32 signs from the bits of each word.
 
     **Example**
 
@@ -69,9 +65,10 @@ def rademacher_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
         True
     """
     leaves, treedef = jax.tree.flatten(tree)
-    grids = [_word_grid(jnp.shape(x)) for x in leaves]
+    sizes = [math.prod(jnp.shape(x)) for x in leaves]
+    num_words = [-(-size // _BITS) for size in sizes]  # ceil(size / 32)
     k0, k1 = random.bits(rng_key, (2,), jnp.uint32)
-    counter = jnp.arange(sum(blocks * columns for _, blocks, columns in grids), dtype=jnp.uint32)
+    counter = jnp.arange(sum(num_words), dtype=jnp.uint32)
     # Computed in a loop that runs once: XLA would otherwise fuse the hash into the kick and
     # recompute each word for each of its 32 signs (5% of a gradient at 10^5 parameters).
     words, _ = lax.while_loop(
@@ -80,21 +77,12 @@ def rademacher_like(rng_key: PRNGKey, tree: ArrayTree) -> ArrayTree:
         (jnp.zeros_like(counter), jnp.ones((), bool)),
     )
     signs, start = [], 0
-    for x, (rows, blocks, columns) in zip(leaves, grids, strict=True):
-        block = words[start : start + blocks * columns].reshape(blocks, 1, columns)
-        bits = (block >> jnp.arange(_BITS, dtype=jnp.uint32)[:, None]) & 1
-        sign = 1 - 2 * bits.astype(jnp.result_type(x))
-        signs.append(sign.reshape(blocks * _BITS, columns)[:rows].reshape(jnp.shape(x)))
-        start += blocks * columns
+    for x, size, count in zip(leaves, sizes, num_words, strict=True):
+        bits = (words[start : start + count, None] >> jnp.arange(_BITS, dtype=jnp.uint32)) & 1
+        sign = (1 - 2 * bits.astype(jnp.result_type(x))).reshape(-1)
+        signs.append((sign if size == count * _BITS else sign[:size]).reshape(jnp.shape(x)))
+        start += count
     return jax.tree.unflatten(treedef, signs)
-
-
-def _word_grid(shape) -> tuple:
-    """``(rows, blocks, columns)`` of a leaf taken as rows of its last axis (a vector or a
-    scalar as one column): its words form ``blocks`` = ceil(rows / 32) by ``columns``."""
-    columns = shape[-1] if len(shape) >= 2 else 1
-    rows = math.prod(shape) // max(columns, 1)
-    return rows, -(-rows // _BITS), columns
 
 
 def _mix32(x):

@@ -21,15 +21,14 @@ def test_structure_and_dtype(name):
 
 
 def test_signs_are_fair_and_uncorrelated():
-    """Mean, lag correlations along a row (lags 1, 31, 32, 33, 224: other words), down a
-    column (70: the next bit of the same word; 70 * 32: the next block's word) and between
+    """Mean, lag correlations within a word (lags 1, 31), across words (32) and between
     leaves, and between two keys, are each within 4 standard errors (1/sqrt(n)) of zero."""
     noise = rademacher_like(jax.random.key(1), TREE)
     flat = np.concatenate([np.ravel(x) for x in jax.tree.leaves(noise)]).astype(np.float64)
     assert np.all(np.abs(flat) == 1)
     bound = 4 / np.sqrt(N)
     assert abs(flat.mean()) < bound
-    for lag in (1, 31, 32, 33, 7 * 32, 70, 70 * 32):
+    for lag in (1, 31, 32, 33, 7 * 32):
         assert abs(np.mean(flat[lag:] * flat[:-lag])) < bound, lag
     other = rademacher_like(jax.random.key(2), TREE)
     flat2 = np.concatenate([np.ravel(x) for x in jax.tree.leaves(other)])
