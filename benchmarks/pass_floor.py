@@ -90,13 +90,15 @@ def bench(name):
     [run(1) for run in runs.values()]  # compile
     n1, n2 = WINDOW[name]
     est = [{k: per_iteration(run, n1, n2)[0] for k, run in runs.items()} for _ in range(REPEATS)]
-    t = {k: statistics.median(e[k] for e in est) for k in runs}
     per_pass = {"memory": sets, "cache": 1}
     for e in est:
         e.update({k: e[k] / per_pass[k] for k in per_pass})
     t = {k: statistics.median(e[k] for e in est) for k in runs}
     bandwidth = {k: 4 * 4 * n / t[k] for k in per_pass}  # 3 reads + 1 write
-    extra = EXTRA_TOUCHES * 4 * n
+
+    def floor(source):  # the extra touches at one pass's time per 4 touches, per repeat
+        return statistics.median(1 + EXTRA_TOUCHES / 4 * e[source] / e["grad"] for e in est)
+
     print(f"done {name}", flush=True)
     return dict(
         size=name,
@@ -106,10 +108,8 @@ def bench(name):
         ratio=statistics.median(e["move"] / e["grad"] for e in est),
         memory=bandwidth["memory"],
         cache=bandwidth["cache"],
-        floor=statistics.median(1 + extra / (4 * 4 * n / e["memory"]) / e["grad"] for e in est),
-        floor_cache=statistics.median(
-            1 + extra / (4 * 4 * n / e["cache"]) / e["grad"] for e in est
-        ),
+        floor=floor("memory"),
+        floor_cache=floor("cache"),
     )
 
 
