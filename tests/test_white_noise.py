@@ -66,3 +66,26 @@ def test_signs_of_successive_moves_are_uncorrelated():
     bound = 4 / np.sqrt(signs[1:].size)
     assert abs(np.mean(signs[1:] * signs[:-1])) < bound
     assert abs(np.mean(signs[1:, 1:] * signs[:-1, :-1])) < bound
+
+
+def test_sign_covariance_over_keys_is_the_identity():
+    """Over 200 000 keys, the covariance matrix of all 115 signs of a small network's tree
+    (words shared across leaves and rows) has no off-diagonal entry beyond 5 SE (1/sqrt(n))
+    of zero: a hash whose words for neighbouring counters were dependent would show here."""
+    tree = {
+        "W1": jnp.zeros((10, 8)),
+        "b1": jnp.zeros(8),
+        "W2": jnp.zeros((8, 3)),
+        "b2": jnp.zeros(3),
+    }
+    draw = jax.jit(
+        jax.vmap(
+            lambda k: jnp.concatenate(
+                [x.ravel() for x in jax.tree.leaves(rademacher_like(k, tree))]
+            )
+        )
+    )
+    signs = np.asarray(draw(jax.random.split(jax.random.key(6), 200_000)), np.float64)
+    cov = signs.T @ signs / len(signs)
+    off_diagonal = cov[~np.eye(len(cov), dtype=bool)]
+    assert np.max(np.abs(off_diagonal)) < 5 / np.sqrt(len(signs))
