@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
 from numpyro_pl.white_noise import WHITE_NOISE, rademacher_like
 
@@ -78,13 +79,7 @@ def test_sign_covariance_over_keys_is_the_identity():
         "W2": jnp.zeros((8, 3)),
         "b2": jnp.zeros(3),
     }
-    draw = jax.jit(
-        jax.vmap(
-            lambda k: jnp.concatenate(
-                [x.ravel() for x in jax.tree.leaves(rademacher_like(k, tree))]
-            )
-        )
-    )
+    draw = jax.jit(jax.vmap(lambda k: ravel_pytree(rademacher_like(k, tree))[0]))
     signs = np.asarray(draw(jax.random.split(jax.random.key(6), 200_000)), np.float64)
     cov = signs.T @ signs / len(signs)
     off_diagonal = cov[~np.eye(len(cov), dtype=bool)]
