@@ -2,7 +2,7 @@
 arrays come from main memory, against the bare minibatch gradient of the same run.
 
 Beyond the bare gradient (``benchmarks/move_overhead.py``), a move makes two elementwise
-passes over every parameter, the drift (reads w, pi, dt/M; writes w) and the kick (reads pi,
+passes over every parameter, the drift (reads w, pi, 1/M; writes w) and the kick (reads pi,
 g, the noise amplitude; writes pi; the sign words are 1/32 of an array), in
 ``numpyro_pl/core.py`` and ``numpyro_pl/dynamics.py``. Its store of the gradient g reads and
 writes as much as the bare gradient's own update of w. That makes eight more array touches,
@@ -10,9 +10,10 @@ writes as much as the bare gradient's own update of w. That makes eight more arr
 these arrays and the gradient's own no longer fit in the cache together, the passes run at
 the machine's memory bandwidth.
 
-This script measures that bandwidth with the drift's own expression, ``w + s * p`` written
-back to w, over a pool of arrays of N parameters each, 128 MB in all, visited in turn so that none
-is in the cache; and the same expression on one set of arrays, which stays in the cache. It
+This script measures that bandwidth with the drift itself (``numpyro_pl.dynamics.drift``,
+``w + dt * (s * p)`` with dt a traced scalar, as in the kernel) written back to w, over a pool
+of arrays of N parameters each, 128 MB in all, visited in turn so that none is in the cache;
+and the same update on one set of arrays, which stays in the cache. It
 times the bare gradient and the move in the same repeats, and reports
 
     floor = 1 + 8 * 4 * N / (bandwidth * bare gradient time),
@@ -47,6 +48,7 @@ from move_overhead import (
 )
 
 from numpyro_pl import PseudoLangevin
+from numpyro_pl.dynamics import drift
 
 POOL_BYTES = 128 * 2**20  # four times the 32 MB cache of the machines used
 EXTRA_TOUCHES = 8  # drift: 3 reads + 1 write; kick: 3 reads + 1 write
@@ -55,21 +57,21 @@ REPEATS = 15
 
 
 def streaming(n, sets):
-    """``run(k)``: ``k * sets`` passes of ``w + s * p``, one over each of ``sets`` sets of n
+    """``run(k)``: ``k * sets`` drifts, one over each of ``sets`` sets of n
     floats in turn in each of k iterations, as separate fusions (XLA splits each over the
     cores, as it does the drift)."""
     key_w, key_p, key_s = random.split(random.key(0), 3)
     w = tuple(random.normal(random.fold_in(key_w, j), (n,)) for j in range(sets))
     p, s = (random.normal(k, (sets, n)) for k in (key_p, key_s))
 
-    def passes(w, p, s, k):
+    def passes(w, p, s, step_size, k):
         def body(i, w):
-            return tuple(w[j] + s[j] * p[j] for j in range(sets))
+            return tuple(drift(w[j], p[j], s[j], step_size) for j in range(sets))
 
         return lax.fori_loop(0, k, body, w)
 
     f = jax.jit(passes)
-    return lambda k: jax.block_until_ready(f(w, p, s, jnp.int32(k)))
+    return lambda k: jax.block_until_ready(f(w, p, s, jnp.float32(1.0), jnp.int32(k)))
 
 
 def bench(name):

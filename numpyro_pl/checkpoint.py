@@ -36,7 +36,7 @@ from numpyro_pl.kernel import PseudoLangevin
 
 __all__ = ["Checkpoint", "load_checkpoint", "run_with_checkpoints", "save_checkpoint"]
 
-_FORMAT, _VERSION = "numpyro_pl.checkpoint", 2
+_FORMAT, _VERSION = "numpyro_pl.checkpoint", 3
 _ADVICE = (
     "Resume with the model, data, kernel and MCMC settings of the run that wrote it, or give "
     "another `path` (or delete the file and its .samples-*.npz files) to start a new run."
@@ -396,7 +396,7 @@ def run_with_checkpoints(
         ``<path>.samples-<k>.npz`` (without the ``.npz`` of ``path``).
     :param int every: kept samples per chain between two checkpoints.
     :param extra_fields: as in ``mcmc.run``; arrays or dicts of arrays (collect the fields
-        of a NamedTuple by name, e.g. ``"coefficients.drift_scale"``).
+        of a NamedTuple by name, e.g. ``"coefficients.inverse_mass"``).
     :param init_params: as in ``mcmc.run``; used only when the run starts.
     :param callback: ``callback(num_moves, num_samples)``, called after each checkpoint, e.g.
         to log progress or to stop the run by raising.
@@ -469,7 +469,7 @@ def run_with_checkpoints(
         except TypeError:
             raise ValueError(
                 f"extra field {name!r} is not an array or a dict of arrays: collect its "
-                "fields by name instead, e.g. 'coefficients.drift_scale'."
+                "fields by name instead, e.g. 'coefficients.inverse_mass'."
             ) from None
     if meta is not None:
         state = _restore_state(path, meta, leaves, state)

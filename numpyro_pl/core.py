@@ -378,7 +378,7 @@ def pl(
         state = state._replace(**once_if(any_due, reestimate_due, fields))
 
         coefs = state.coefficients
-        z = drift(state.z, state.momentum, coefs.drift_scale)
+        z = drift(state.z, state.momentum, coefs.inverse_mass, coefs.step_size)
         pe, grad = jax.value_and_grad(pe_fn)(z, key_batch)
         noise = white_noise_like(key_noise, grad)
         momentum = kick(state.momentum, grad, coefs.kick_noise_scale, noise, step_size, friction)

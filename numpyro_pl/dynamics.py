@@ -114,21 +114,22 @@ class MoveCoefficients(NamedTuple):
     r"""The per-component constants of a move, which change only when the masses or
     :math:`\sigma^2` do (see :func:`move_coefficients`).
 
-    - **drift_scale** - :math:`\Delta t / M_i`.
+    - **inverse_mass** - :math:`1 / M_i`.
     - **kick_noise_scale** - the amplitude of the white noise in :func:`kick`,
       :math:`\sqrt{(1 + c_1^2)\left(M_i T m_1^2 - (1 + c_1^2) \sigma_i^2 \Delta t^2/4\right)}`.
     - **kinetic_offset** - the part of the expected kinetic energy that does not depend on
       the momentum (see :func:`kinetic_energy`), summed over the components of each leaf:
       one scalar per leaf.
-    - **kinetic_scale** - :math:`c_1^2 / (2 \Delta t)`, a scalar.
-    - **half_step_size** - :math:`\Delta t / 2`, a scalar.
+    - **kinetic_scale** - :math:`c_1^2 / 2`, a scalar.
+    - **step_size** - :math:`\Delta t`, a scalar (see :func:`drift` for why it is an array
+      of the state rather than a Python number).
     """
 
-    drift_scale: ArrayTree
+    inverse_mass: ArrayTree
     kick_noise_scale: ArrayTree
     kinetic_offset: ArrayTree
     kinetic_scale: jax.Array
-    half_step_size: jax.Array
+    step_size: jax.Array
 
 
 def move_coefficients(mass, compensated_var, temperature, step_size, friction) -> MoveCoefficients:
@@ -148,18 +149,26 @@ def move_coefficients(mass, compensated_var, temperature, step_size, friction) -
     kinetic_offset = jax.tree.map(offset, mass, compensated_var)
     dtype = jnp.result_type(*jax.tree.leaves(kinetic_offset))
     return MoveCoefficients(
-        drift_scale=jax.tree.map(lambda m: step_size / m, mass),
+        inverse_mass=jax.tree.map(lambda m: 1.0 / m, mass),
         kick_noise_scale=jax.tree.map(kick_scale, mass, compensated_var),
         kinetic_offset=kinetic_offset,
-        kinetic_scale=jnp.asarray(0.5 * c1_sq / step_size, dtype),
-        half_step_size=jnp.asarray(0.5 * step_size, dtype),
+        kinetic_scale=jnp.asarray(0.5 * c1_sq, dtype),
+        step_size=jnp.asarray(step_size, dtype),
     )
 
 
-def drift(z, half_momentum, drift_scale) -> ArrayTree:
+def drift(z, half_momentum, inverse_mass, step_size) -> ArrayTree:
     r"""Position update :math:`w_i \leftarrow w_i + \Delta t\, \pi_i / M_i`, with
-    ``drift_scale`` :math:`= \Delta t / M_i`."""
-    return jax.tree.map(lambda w, p, s: w + s * p, z, half_momentum, drift_scale)
+    ``inverse_mass`` :math:`= 1 / M_i` and ``step_size`` :math:`= \Delta t`.
+
+    The kernel passes :math:`\Delta t` as a traced scalar (``MoveCoefficients.step_size``),
+    so that the compiled update multiplies by a broadcast scalar. On the CPU, XLA (jaxlib
+    0.10) compiles an update of three whole arrays alone, :math:`w + s\,\pi` with
+    :math:`s = \Delta t / M` stored, with its tiled emitter, whose code was slow enough to cost
+    7 % of a minibatch gradient per move at :math:`10^5` parameters; a broadcast keeps the
+    update in its loop emitter (``docs/benchmarks.md``).
+    """
+    return jax.tree.map(lambda w, p, m: w + step_size * (m * p), z, half_momentum, inverse_mass)
 
 
 def kick(half_momentum, grad, kick_noise_scale, noise, step_size, friction) -> ArrayTree:
@@ -203,15 +212,16 @@ def leaf_kinetic_energies(
     :param batch_ndim: leading axes (chains) that are not summed over.
     """
 
-    def leaf(p, g, s, offset):
+    def leaf(p, g, inv_m, offset):
         axes = tuple(range(batch_ndim, jnp.ndim(p)))
-        half_step = jnp.expand_dims(coefficients.half_step_size, axes)
+        half_step = jnp.expand_dims(0.5 * coefficients.step_size, axes)
         return (
-            coefficients.kinetic_scale * jnp.sum(s * (p - half_step * g) ** 2, axis=axes) + offset
+            coefficients.kinetic_scale * jnp.sum(inv_m * (p - half_step * g) ** 2, axis=axes)
+            + offset
         )
 
     return jax.tree.map(
-        leaf, half_momentum, grad, coefficients.drift_scale, coefficients.kinetic_offset
+        leaf, half_momentum, grad, coefficients.inverse_mass, coefficients.kinetic_offset
     )
 
 

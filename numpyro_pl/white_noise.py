@@ -14,7 +14,7 @@ relation of Zambon et al. (arXiv:2603.15367) involves only the variance. Two sou
   words chosen for its low avalanche bias. JAX's own generator (threefry, 20 rounds) costs
   3-6% of a minibatch gradient at 10⁵-10⁶ parameters for the words alone, and a normal
   value costs about as much as the gradient spends per parameter; with this source a move
-  costs about 1.1 bare gradients (``benchmarks/move_overhead.py``).
+  costs 1.02-1.1 bare gradients on a 2-core CPU (``benchmarks/move_overhead.py``).
   ``tests/test_white_noise.py`` checks every bit position for fairness and the signs for
   correlations across positions, moves and chains.
 - ``"normal"``: standard normal values, as in the paper's reference implementation.

@@ -101,7 +101,7 @@ def test_kick_injects_the_thermal_noise():
 def test_drift_and_kinetic_energy_at_rest():
     z, p, m = jnp.ones(3), jnp.array([1.0, 2.0, 3.0]), jnp.full(3, 2.0)
     coefs = move_coefficients(m, jnp.zeros(3), temperature=2.0, step_size=0.5, friction=0.1)
-    np.testing.assert_allclose(drift(z, p, coefs.drift_scale), 1 + 0.5 * p / m)
+    np.testing.assert_allclose(drift(z, p, coefs.inverse_mass, coefs.step_size), 1 + 0.5 * p / m)
     # zero momentum and gradient: only the white-noise expectation remains, M T m1^2 per dof
     k = kinetic_energy(jnp.zeros(3), jnp.zeros(3), coefs)
     np.testing.assert_allclose(k, 0.5 * 3 * 2.0 * 0.01, rtol=1e-6)
