@@ -11,10 +11,12 @@ times both and the bare gradient as ``benchmarks/move_overhead.py`` does: differ
 jitted loops, every row in each repeat, ratios to the bare gradient within each repeat,
 median and quartiles over the repeats.
 
-To see which emitter compiled which pass, dump the compiled modules:
-``XLA_FLAGS=--xla_dump_to=DIR python benchmarks/drift_emitter.py --sizes 1e5 --repeats 1``;
-kernels of the tiled emitter are the files ``*__compute_module_<fusion>.ir-with-opt.ll``,
-those of the loop emitter ``*.<fusion>_kernel_module.ir-with-opt.ll``.
+To see which emitter compiled which pass, dump the compiled modules (``--out dump`` keeps
+the results file of the real run):
+``XLA_FLAGS=--xla_dump_to=DIR python benchmarks/drift_emitter.py --sizes 1e5 --repeats 2
+--out dump``; kernels of the tiled emitter are the files
+``*__compute_module_<fusion>.ir-with-opt.ll``, those of the loop emitter
+``*.<fusion>_kernel_module.ir-with-opt.ll``.
 
 Run, from the repository root after ``pip install -e .``:
     python benchmarks/drift_emitter.py [--sizes 1e5 1e6] [--repeats 15] [--out NAME]
@@ -38,10 +40,12 @@ from move_overhead import (
     bare_gradient_body,
     kspin_data,
     loop,
+    markdown,
     mlp_model,
     past_first_check,
     per_iteration,
     potential_gen,
+    spread,
 )
 
 import numpyro_pl.core
@@ -96,23 +100,17 @@ def bench(name, repeats):
     )
 
 
-def spread(q):
-    return f"{q[1]:.3f} ({q[0]:.3f}-{q[2]:.3f})"
-
-
 def table(rows):
-    lines = [
-        "| size | N params | bare grad ms | move ms | move/grad | three-array drift ms "
-        "| three-array/grad | difference / grad |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
+    return markdown(
+        "size | N params | bare grad ms | move ms | move/grad | three-array drift ms "
+        "| three-array/grad | difference / grad",
+        [
             f"| {r['size']} | {r['params']:,} | {r['ms']['grad']:.3f} | {r['ms']['move']:.3f} "
             f"| {spread(r['quartiles']['move'])} | {r['ms']['three_array']:.3f} "
             f"| {spread(r['quartiles']['three_array'])} | {spread(r['diff'])} |"
-        )
-    return "\n".join(lines) + "\n"
+            for r in rows
+        ],
+    )
 
 
 def main():
@@ -121,6 +119,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default="drift_emitter", help="results file name")
     args = parser.parse_args()
+    if args.repeats < 2:
+        parser.error("--repeats must be at least 2 (the quartiles need two repeats)")
     text = table([bench(name, args.repeats) for name in args.sizes])
     print(text)
     out = Path(__file__).parent / "results" / f"{args.out}.md"
