@@ -164,9 +164,9 @@ def drift(z, half_momentum, inverse_mass, step_size) -> ArrayTree:
     The kernel passes :math:`\Delta t` as a traced scalar (``MoveCoefficients.step_size``),
     so that the compiled update multiplies by a broadcast scalar. On the CPU, XLA (jaxlib
     0.10) compiles an update of three whole arrays alone, :math:`w + s\,\pi` with
-    :math:`s = \Delta t / M` stored, with its tiled emitter, whose code was slow enough to cost
-    7 % of a minibatch gradient per move at :math:`10^5` parameters; a broadcast keeps the
-    update in its loop emitter (``docs/benchmarks.md``).
+    :math:`s = \Delta t / M` stored, with its tiled emitter, whose code cost 0.14 of a
+    minibatch gradient per move at :math:`10^5` parameters; a broadcast keeps the update in
+    its loop emitter (``benchmarks/drift_emitter.py``, ``docs/benchmarks.md``).
     """
     return jax.tree.map(lambda w, p, m: w + step_size * (m * p), z, half_momentum, inverse_mass)
 
