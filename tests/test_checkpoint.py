@@ -3,6 +3,7 @@ for bit, and the same as one ``mcmc.run``; writes are atomic; a checkpoint that 
 the run, or is damaged, is refused with a ValueError naming what differs."""
 
 import io
+import json
 import os
 import shutil
 
@@ -222,6 +223,15 @@ def test_damaged_checkpoint_is_refused(reference, data, tmp_path):
         run_with_checkpoints(new_mcmc(), KEY, *data, path=file, every=EVERY, extra_fields=EXTRA)
 
     path = copy_run(reference[2][-1][2], tmp_path / "run")
+    # a file of an earlier format version (here 2: its move coefficients meant other things)
+    with np.load(path) as f:
+        arrays = {name: f[name] for name in f.files}
+    meta = json.loads(arrays["meta"].item())
+    arrays["meta"] = np.array(json.dumps(dict(meta, version=2)))
+    old = str(tmp_path / "run" / "old.npz")
+    np.savez(old, **arrays)
+    with pytest.raises(ValueError, match=r"not a numpyro_pl checkpoint of version 3 .*version 2"):
+        resume(old)
     chunk = os.path.join(tmp_path / "run", "fit.samples-00001.npz")
     with open(chunk, "r+b") as f:
         f.truncate(os.path.getsize(chunk) // 2)
