@@ -17,11 +17,13 @@ reported as its median and quartiles over the repeats, the times as medians.
   re-estimate falls in the window (the chain is hot from its start, and the hot check's
   estimate at move 101 is behind it; a warning says if one does); its cost is measured apart:
 - sigma^2 schedule: the chain run for ``SCHEDULE_MOVES`` moves from ``kernel.init`` (no warmup),
-  in jitted chunks, under each ``grad_var_criterion``; the gradients spent on estimates are
-  counted from ``num_grad_evals`` (each estimate: its draws x one bare gradient), with the
-  interval the schedule reached. The amortised ratio adds that measured share to the move.
-  The projection to ``--run-length`` moves assumes every later estimate lets the interval grow
-  (5 000, 10 000, ... up to 50 000 moves) at the measured draws per estimate;
+  in jitted chunks, under each ``grad_var_criterion``, with ``on_nonfinite="rollback"`` so that
+  a runaway does not end the run (``benchmarks/schedule_share.py`` reports its trace); the
+  gradients spent on estimates are counted from ``num_grad_evals`` (each estimate: its draws x
+  one bare gradient), with the interval the schedule reached. The amortised ratio adds that
+  measured share to the move. The projection to ``--run-length`` moves assumes every later
+  estimate lets the interval grow (5 000, 10 000, ... up to 50 000 moves) at the measured
+  draws per estimate;
 - noise draws: ``rademacher_like`` and ``standard_normal_like`` over all parameters;
 - micro-batch gradients: the cost that the running-variance estimator of method.md would put
   on every move: ``jax.vmap`` of ``value_and_grad`` over ``MICRO`` = 4 micro-batches of
@@ -239,28 +241,70 @@ def past_first_check(kernel, state, X, y, moves=2 * SNAPSHOT_INTERVAL):
 
 
 def measure_schedule(model, X, y, moves, criterion):
-    """Run ``moves`` moves from ``kernel.init``; count the gradients spent on sigma^2."""
+    """Run ``moves`` moves from ``kernel.init``; count the gradients spent on sigma^2. The
+    kernel runs with ``on_nonfinite="rollback"``, so that a chain that runs away goes on
+    from its last snapshot (with a fresh estimate, counted) and the run ends with numbers;
+    ``nonfinite`` counts such moves.
+
+    Returns the moves run, the draws of every estimate (the initial one first), the interval
+    that each later estimate set, the share of all gradients spent on the later ones, ``z``,
+    the final position, and ``trace``: for each later estimate, the chunk's last move, its
+    draws, the interval, the schedule's test statistic (the mean square relative change of
+    the standard deviations against the previous estimate, less the sampling floor
+    ``(1/n_new + 1/n_old)/2``, stable at most ``rtol^2`` = 0.01;
+    ``numpyro_pl.noise.within_relative_tolerance``), and the kinetic temperature / T and
+    |w|^2 there."""
     kernel = PseudoLangevin(
-        model, batch_size=B, temperature=TEMPERATURE, grad_var_criterion=criterion
+        model,
+        batch_size=B,
+        temperature=TEMPERATURE,
+        grad_var_criterion=criterion,
+        on_nonfinite="rollback",
     )
     state = kernel.init(random.key(0), 0, None, (X, y), {})
-    draws, intervals = [int(state.num_grad_evals) - 1], []
+    draws, intervals, trace = [int(state.num_grad_evals) - 1], [], []
     chunk = jitted_loop(lambda i, s: kernel.sample(s, (X, y), {}))
     for _ in range(moves // SCHEDULE_CHUNK):
-        before = int(state.num_grad_evals)
+        before = state
         state = chunk(state, jnp.int32(SCHEDULE_CHUNK))
-        extra = int(state.num_grad_evals) - before - SCHEDULE_CHUNK
+        extra = int(state.num_grad_evals) - int(before.num_grad_evals) - SCHEDULE_CHUNK
         if extra:
             draws.append(extra)
             intervals.append(int(state.schedule.interval))
+            trace.append(
+                dict(
+                    move=int(state.i),
+                    draws=extra,
+                    interval=intervals[-1],
+                    change=relative_change(state.grad_var, before.grad_var)
+                    - 0.5 / extra
+                    - 0.5 / int(before.schedule.num_draws),
+                    t_kin=float(state.kinetic_temperature) / TEMPERATURE,
+                    w2=float(sum(jnp.sum(w**2) for w in jax.tree.leaves(state.z))),
+                    nonfinite=int(state.num_nonfinite),
+                )
+            )
+            print("σ² estimate:", trace[-1], flush=True)
     done = int(state.i)
     return dict(
         moves=done,
         draws=draws,
         intervals=intervals,
+        trace=trace,
+        z=state.z,
+        nonfinite=int(state.num_nonfinite),
         # after kernel.init, which spent one gradient and the first estimate
         share=(int(state.num_grad_evals) - 1 - draws[0] - done) / done,
     )
+
+
+def relative_change(new, old):
+    """Mean square over all components of sqrt(new / old) - 1."""
+    changes = [
+        jnp.sum((jnp.sqrt(a / b) - 1.0) ** 2)
+        for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True)
+    ]
+    return float(sum(changes)) / sum(x.size for x in jax.tree.leaves(new))
 
 
 def num_estimates(run_length, first=5_000, step=5_000, largest=50_000):
