@@ -276,9 +276,11 @@ def measure_schedule(model, X, y, moves, criterion):
                     move=int(state.i),
                     draws=extra,
                     interval=intervals[-1],
-                    change=relative_change(state.grad_var, before.grad_var)
-                    - 0.5 / extra
-                    - 0.5 / int(before.schedule.num_draws),
+                    **relative_change(
+                        state.grad_var,
+                        before.grad_var,
+                        0.5 / extra + 0.5 / int(before.schedule.num_draws),
+                    ),
                     t_kin=float(state.kinetic_temperature) / TEMPERATURE,
                     w2=float(sum(jnp.sum(w**2) for w in jax.tree.leaves(state.z))),
                     nonfinite=int(state.num_nonfinite),
@@ -298,13 +300,19 @@ def measure_schedule(model, X, y, moves, criterion):
     )
 
 
-def relative_change(new, old):
-    """Mean square over all components of sqrt(new / old) - 1."""
-    changes = [
-        jnp.sum((jnp.sqrt(a / b) - 1.0) ** 2)
-        for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True)
-    ]
-    return float(sum(changes)) / sum(x.size for x in jax.tree.leaves(new))
+def relative_change(new, old, floor):
+    """The schedule's test statistic, mean square over all components of
+    d = |sqrt(new / old) - 1| less the sampling ``floor`` (``change``); the same with each d
+    capped at 1 (``capped_change``); and the number of components whose sigma^2 rose more
+    than 100-fold (``jumps``)."""
+    pairs = list(zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True))
+    size = sum(a.size for a, _ in pairs)
+    d = [jnp.abs(jnp.sqrt(a / b) - 1.0) for a, b in pairs]
+    return dict(
+        change=float(sum(jnp.sum(x**2) for x in d)) / size - floor,
+        capped_change=float(sum(jnp.sum(jnp.minimum(x, 1.0) ** 2) for x in d)) / size - floor,
+        jumps=int(sum(jnp.sum(a > 100 * b) for a, b in pairs)),
+    )
 
 
 def num_estimates(run_length, first=5_000, step=5_000, largest=50_000):
