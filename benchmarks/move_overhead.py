@@ -63,6 +63,7 @@ from numpyro.infer.initialization import init_to_uniform
 
 from numpyro_pl import PseudoLangevin
 from numpyro_pl.core import SNAPSHOT_INTERVAL
+from numpyro_pl.noise import mean_square_change
 from numpyro_pl.potential import minibatch_potential
 from numpyro_pl.white_noise import rademacher_like, standard_normal_like
 
@@ -246,14 +247,11 @@ def measure_schedule(model, X, y, moves, criterion):
     from its last snapshot (with a fresh estimate, counted) and the run ends with numbers;
     ``nonfinite`` counts such moves.
 
-    Returns the moves run, the draws of every estimate (the initial one first), the interval
-    that each later estimate set, the share of all gradients spent on the later ones, ``z``,
-    the final position, and ``trace``: for each later estimate, the chunk's last move, its
-    draws, the interval, the schedule's test statistic (the mean square relative change of
-    the standard deviations against the previous estimate, less the sampling floor
-    ``(1/n_new + 1/n_old)/2``, stable at most ``rtol^2`` = 0.01;
-    ``numpyro_pl.noise.within_relative_tolerance``), and the kinetic temperature / T and
-    |w|^2 there."""
+    Returns the moves run, the draws of the initial estimate, the share of all gradients
+    spent on the later ones, ``z``, the final position, and ``trace``: for each later
+    estimate, the chunk's last move, its draws, the interval it set, the statistics of
+    :func:`schedule_statistics` (the schedule's is stable at most ``rtol^2`` = 0.01), and
+    the kinetic temperature / T, |w|^2 and the non-finite moves so far there."""
     kernel = PseudoLangevin(
         model,
         batch_size=B,
@@ -262,24 +260,20 @@ def measure_schedule(model, X, y, moves, criterion):
         on_nonfinite="rollback",
     )
     state = kernel.init(random.key(0), 0, None, (X, y), {})
-    draws, intervals, trace = [int(state.num_grad_evals) - 1], [], []
+    initial_draws, trace = int(state.num_grad_evals) - 1, []
     chunk = jitted_loop(lambda i, s: kernel.sample(s, (X, y), {}))
     for _ in range(moves // SCHEDULE_CHUNK):
         before = state
         state = chunk(state, jnp.int32(SCHEDULE_CHUNK))
         extra = int(state.num_grad_evals) - int(before.num_grad_evals) - SCHEDULE_CHUNK
         if extra:
-            draws.append(extra)
-            intervals.append(int(state.schedule.interval))
             trace.append(
                 dict(
                     move=int(state.i),
                     draws=extra,
-                    interval=intervals[-1],
-                    **relative_change(
-                        state.grad_var,
-                        before.grad_var,
-                        0.5 / extra + 0.5 / int(before.schedule.num_draws),
+                    interval=int(state.schedule.interval),
+                    **schedule_statistics(
+                        state.grad_var, before.grad_var, (extra, int(before.schedule.num_draws))
                     ),
                     t_kin=float(state.kinetic_temperature) / TEMPERATURE,
                     w2=float(sum(jnp.sum(w**2) for w in jax.tree.leaves(state.z))),
@@ -290,27 +284,26 @@ def measure_schedule(model, X, y, moves, criterion):
     done = int(state.i)
     return dict(
         moves=done,
-        draws=draws,
-        intervals=intervals,
+        initial_draws=initial_draws,
         trace=trace,
         z=state.z,
         nonfinite=int(state.num_nonfinite),
         # after kernel.init, which spent one gradient and the first estimate
-        share=(int(state.num_grad_evals) - 1 - draws[0] - done) / done,
+        share=(int(state.num_grad_evals) - 1 - initial_draws - done) / done,
     )
 
 
-def relative_change(new, old, floor):
-    """The schedule's test statistic, mean square over all components of
-    d = |sqrt(new / old) - 1| less the sampling ``floor`` (``change``); the same with each d
-    capped at 1 (``capped_change``); and the number of components whose sigma^2 rose more
-    than 100-fold (``jumps``)."""
+def schedule_statistics(new, old, num_draws):
+    """The schedule's test statistic, ``numpyro_pl.noise.mean_square_change`` of sigma^2
+    ``new`` against ``old`` with ``num_draws = (n_new, n_old)`` (``change``); the same with
+    each relative change capped at 1 (``capped_change``); and the number of components whose
+    sigma^2 rose more than 100-fold (``jumps``)."""
     pairs = list(zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True))
-    size = sum(a.size for a, _ in pairs)
-    d = [jnp.abs(jnp.sqrt(a / b) - 1.0) for a, b in pairs]
+    capped = sum(jnp.sum(jnp.minimum(jnp.abs(jnp.sqrt(a / b) - 1.0), 1.0) ** 2) for a, b in pairs)
     return dict(
-        change=float(sum(jnp.sum(x**2) for x in d)) / size - floor,
-        capped_change=float(sum(jnp.sum(jnp.minimum(x, 1.0) ** 2) for x in d)) / size - floor,
+        change=float(mean_square_change(new, old, num_draws)),
+        capped_change=float(capped) / sum(a.size for a, _ in pairs)
+        - sum(0.5 / n for n in num_draws),
         jumps=int(sum(jnp.sum(a > 100 * b) for a, b in pairs)),
     )
 
@@ -338,7 +331,8 @@ def tables(rows, run_length):
     estimates = num_estimates(run_length)
 
     def projected(sched):  # share of gradients over run_length moves, all estimates stable
-        return estimates * statistics.mean(sched["draws"]) / run_length
+        draws = [sched["initial_draws"], *(t["draws"] for t in sched["trace"])]
+        return estimates * statistics.mean(draws) / run_length
 
     main = markdown(
         "size | N params | B | bare grad ms | pL move ms | move/grad (quartiles) "
@@ -367,9 +361,10 @@ def tables(rows, run_length):
         "| intervals reached | share of gradients on σ² | move/grad incl. σ² "
         f"| projected over {run_length:,} moves",
         [
-            f"| {r['size']} | {c} | {s['moves']:,} | {s['draws'][0]}; "
-            f"{', '.join(map(str, s['draws'][1:])) or '-'} "
-            f"| {', '.join(map(str, s['intervals'])) or '-'} | {100 * s['share']:.2f}% "
+            f"| {r['size']} | {c} | {s['moves']:,} | {s['initial_draws']}; "
+            f"{', '.join(str(t['draws']) for t in s['trace']) or '-'} "
+            f"| {', '.join(str(t['interval']) for t in s['trace']) or '-'} "
+            f"| {100 * s['share']:.2f}% "
             f"| {r['ratio']['move'][1] + s['share']:.3f} "
             f"| {100 * projected(s):.2f}% of a grad |"
             for r in rows

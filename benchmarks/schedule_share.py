@@ -116,7 +116,7 @@ def report(result, size, cost):
         ],
     )
     return (
-        f"Size {size}; initial estimate {result['draws'][0]} draws; estimates after it, "
+        f"Size {size}; initial estimate {result['initial_draws']} draws; estimates after it, "
         f"each found in a chunk of {SCHEDULE_CHUNK:,} moves. One draw of an estimate costs "
         f"{cost[1]:.3f} (quartiles {cost[0]:.3f}-{cost[2]:.3f}) bare gradients (estimates of "
         f"{DRAWS} draws at the final position, {REPEATS} repeats). Non-finite moves, each "

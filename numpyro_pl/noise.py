@@ -28,6 +28,7 @@ __all__ = [
     "GradVarEstimate",
     "estimate_grad_var",
     "within_relative_tolerance",
+    "mean_square_change",
     "GRAD_VAR_CRITERIA",
     "MassState",
     "mass_adaptation",
@@ -58,13 +59,27 @@ def within_relative_tolerance(
         tests the change of :math:`\sigma` itself. (At :math:`n = 200` that floor is 0.071,
         close to the default ``rtol`` of 0.1.) Ignored by ``"max"``.
     """
-    changes = jax.tree.leaves(jax.tree.map(lambda a, b: jnp.abs(jnp.sqrt(a / b) - 1.0), new, old))
     if criterion == "max":
+        changes = jax.tree.leaves(jax.tree.map(_relative_change, new, old))
         return jnp.all(jnp.stack([jnp.max(d) for d in changes]) <= rtol)
+    return mean_square_change(new, old, num_draws) <= rtol**2
+
+
+def _relative_change(new, old):
+    return jnp.abs(jnp.sqrt(new / old) - 1.0)
+
+
+def mean_square_change(new: ArrayTree, old: ArrayTree, num_draws=None) -> jax.Array:
+    r"""The statistic of the ``"rms"`` criterion of :func:`within_relative_tolerance`: the
+    mean square over all components of
+    :math:`d_i = |\sqrt{\sigma^2_{i,\mathrm{new}}/\sigma^2_{i,\mathrm{old}}} - 1|`, less
+    the sampling floor :math:`(1/n_\mathrm{new} + 1/n_\mathrm{old})/2` if ``num_draws``
+    :math:`= (n_\mathrm{new}, n_\mathrm{old})` is given."""
+    changes = jax.tree.leaves(jax.tree.map(_relative_change, new, old))
     mean_square = sum(jnp.sum(d**2) for d in changes) / sum(d.size for d in changes)
     if num_draws is not None:
         mean_square = mean_square - sum(0.5 / jnp.asarray(n, mean_square.dtype) for n in num_draws)
-    return mean_square <= rtol**2
+    return mean_square
 
 
 #: the criteria of :func:`within_relative_tolerance`.
