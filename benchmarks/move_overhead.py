@@ -63,7 +63,7 @@ from numpyro.infer.initialization import init_to_uniform
 
 from numpyro_pl import PseudoLangevin
 from numpyro_pl.core import SNAPSHOT_INTERVAL
-from numpyro_pl.noise import mean_square_change
+from numpyro_pl.noise import change_beyond_sampling, mean_square_change
 from numpyro_pl.potential import minibatch_potential
 from numpyro_pl.white_noise import rademacher_like, standard_normal_like
 
@@ -241,27 +241,35 @@ def past_first_check(kernel, state, X, y, moves=2 * SNAPSHOT_INTERVAL):
     return loop(lambda i, s: kernel.sample(s, (X, y), {}), state)(moves)
 
 
-def measure_schedule(model, X, y, moves, criterion):
-    """Run ``moves`` moves from ``kernel.init``; count the gradients spent on sigma^2. The
-    kernel runs with ``on_nonfinite="rollback"``, so that a chain that runs away goes on
-    from its last snapshot (with a fresh estimate, counted) and the run ends with numbers;
-    ``nonfinite`` counts such moves.
+def measure_schedule(
+    model, X, y, moves, criterion, init_params=None, num_warmup=0, temperature=TEMPERATURE
+):
+    """Run ``moves`` moves at ``temperature`` from ``kernel.init`` (at ``init_params``,
+    default ``init_to_uniform``) and ``num_warmup`` warmup moves; count the gradients spent on
+    sigma^2 after the warmup. The estimate that ends the warmup, made at the first move after
+    it, is counted with the warmup. The kernel runs with ``on_nonfinite="rollback"``, so that
+    a chain that runs away goes on from its last snapshot (with a fresh estimate, counted)
+    and the run ends with numbers; ``nonfinite`` counts such moves.
 
-    Returns the moves run, the draws of the initial estimate, the share of all gradients
-    spent on the later ones, ``z``, the final position, and ``trace``: for each later
-    estimate, the chunk's last move, its draws, the interval it set, the statistics of
-    :func:`schedule_statistics` (the schedule's is stable at most ``rtol^2`` = 0.01), and
-    the kinetic temperature / T, |w|^2 and the non-finite moves so far there."""
+    Returns the moves run after the warmup, the draws of the estimate in use when they
+    start, the share of their gradients spent on later estimates, ``z``, the final position,
+    and ``trace``: for each later estimate, the chunk's last move (counted from the end of
+    the warmup), its draws, the interval it set, the statistics of
+    :func:`schedule_statistics` (the schedule's is stable at most ``rtol^2`` = 0.01), and the
+    kinetic temperature / T, |w|^2 and the non-finite moves so far there."""
     kernel = PseudoLangevin(
         model,
         batch_size=B,
-        temperature=TEMPERATURE,
+        temperature=temperature,
         grad_var_criterion=criterion,
         on_nonfinite="rollback",
     )
-    state = kernel.init(random.key(0), 0, None, (X, y), {})
-    initial_draws, trace = int(state.num_grad_evals) - 1, []
+    state = kernel.init(random.key(0), num_warmup, init_params, (X, y), {})
     chunk = jitted_loop(lambda i, s: kernel.sample(s, (X, y), {}))
+    if num_warmup:
+        state = chunk(state, jnp.int32(num_warmup + 1))
+    first_move, first_evals = int(state.i), int(state.num_grad_evals)
+    initial_draws, trace = int(state.schedule.num_draws), []
     for _ in range(moves // SCHEDULE_CHUNK):
         before = state
         state = chunk(state, jnp.int32(SCHEDULE_CHUNK))
@@ -269,41 +277,45 @@ def measure_schedule(model, X, y, moves, criterion):
         if extra:
             trace.append(
                 dict(
-                    move=int(state.i),
+                    move=int(state.i) - first_move,
                     draws=extra,
                     interval=int(state.schedule.interval),
                     **schedule_statistics(
-                        state.grad_var, before.grad_var, (extra, int(before.schedule.num_draws))
+                        state.grad_var, before.grad_var, state.schedule, before.schedule
                     ),
-                    t_kin=float(state.kinetic_temperature) / TEMPERATURE,
+                    t_kin=float(state.kinetic_temperature) / temperature,
                     w2=float(sum(jnp.sum(w**2) for w in jax.tree.leaves(state.z))),
                     nonfinite=int(state.num_nonfinite),
                 )
             )
             print("σ² estimate:", trace[-1], flush=True)
-    done = int(state.i)
+    done = int(state.i) - first_move
     return dict(
         moves=done,
         initial_draws=initial_draws,
         trace=trace,
         z=state.z,
         nonfinite=int(state.num_nonfinite),
-        # after kernel.init, which spent one gradient and the first estimate
-        share=(int(state.num_grad_evals) - 1 - initial_draws - done) / done,
+        share=(int(state.num_grad_evals) - first_evals - done) / done,
     )
 
 
-def schedule_statistics(new, old, num_draws):
-    """The schedule's test statistic, ``numpyro_pl.noise.mean_square_change`` of sigma^2
-    ``new`` against ``old`` with ``num_draws = (n_new, n_old)`` (``change``); the same with
-    each relative change capped at 1 (``capped_change``); and the number of components whose
-    sigma^2 rose more than 100-fold (``jumps``)."""
-    pairs = list(zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True))
-    capped = sum(jnp.sum(jnp.minimum(jnp.abs(jnp.sqrt(a / b) - 1.0), 1.0) ** 2) for a, b in pairs)
+def schedule_statistics(new_var, old_var, new, old):
+    """Statistics of two independent sigma^2 estimates, ``new_var`` and ``old_var``, whose
+    draws and halves ``new`` and ``old`` hold (``GradVarEstimate``s or the kernel's
+    ``ScheduleState``s): the schedule's test statistic,
+    ``numpyro_pl.noise.change_beyond_sampling`` (``change``, stable at most ``rtol^2`` =
+    0.01); the mean square change of sigma with each relative change capped at 1,
+    ``numpyro_pl.noise.mean_square_change`` (``capped_change``); the statistic of earlier
+    versions, uncapped, less the Gaussian floor (1/n_new + 1/n_old)/2 (``uncapped_change``);
+    and the number of components whose sigma^2 rose more than 100-fold (``jumps``)."""
+    pairs = list(zip(jax.tree.leaves(new_var), jax.tree.leaves(old_var), strict=True))
+    uncapped = sum(jnp.sum((jnp.sqrt(a / b) - 1.0) ** 2) for a, b in pairs)
+    floor = sum(0.5 / int(e.num_draws) for e in (new, old))
     return dict(
-        change=float(mean_square_change(new, old, num_draws)),
-        capped_change=float(capped) / sum(a.size for a, _ in pairs)
-        - sum(0.5 / n for n in num_draws),
+        change=float(change_beyond_sampling(new.halves, old.halves)),
+        capped_change=float(mean_square_change(new_var, old_var)),
+        uncapped_change=float(uncapped) / sum(a.size for a, _ in pairs) - floor,
         jumps=int(sum(jnp.sum(a > 100 * b) for a, b in pairs)),
     )
 

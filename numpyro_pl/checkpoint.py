@@ -36,7 +36,7 @@ from numpyro_pl.kernel import PseudoLangevin
 
 __all__ = ["Checkpoint", "load_checkpoint", "run_with_checkpoints", "save_checkpoint"]
 
-_FORMAT, _VERSION = "numpyro_pl.checkpoint", 3
+_FORMAT, _VERSION = "numpyro_pl.checkpoint", 4
 _ADVICE = (
     "Resume with the model, data, kernel and MCMC settings of the run that wrote it, or give "
     "another `path` (or delete the file and its .samples-*.npz files) to start a new run."

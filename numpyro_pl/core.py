@@ -310,7 +310,7 @@ def pl(
             noise_ratio=mass_state.noise_ratio,
             mean_noise_ratio=_tree_mean(mass_state.noise_ratio),
             coefficients=coefs,
-            schedule=schedule_init(num_warmup > 0, estimate_.num_draws),
+            schedule=schedule_init(num_warmup > 0, estimate_),
             num_grad_evals=1 + estimate_.num_draws,
             diverging=~jnp.isfinite(pe),
             num_nonfinite=jnp.zeros((), jnp.int32),
@@ -334,13 +334,11 @@ def pl(
         fresh = start_half_momentum(
             key_momentum, state.z_grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
         )
-        schedule = schedule_update(
-            state.schedule, state.grad_var, mass_state.grad_var, estimate_.num_draws, warmup
-        )
+        schedule = schedule_update(state.schedule, state.grad_var, estimate_, warmup)
         # the estimate at the end of warmup hands over to the reference schedule
         schedule = jax.tree.map(
             lambda a, b: jnp.where(state.i == warmup_steps, a, b),
-            schedule_init(False, estimate_.num_draws),
+            schedule_init(False, estimate_),
             schedule,
         )
         return dict(

@@ -209,13 +209,13 @@ class PseudoLangevin(MCMCKernel):
     :param float grad_var_rtol: the estimate stops when the standard deviations moved by at
         most this since the previous round; also the tolerance of the schedule. Default 0.1.
     :param str grad_var_criterion: how that change is measured over the components:
-        ``"rms"``, the root mean square of the relative changes (default), or ``"max"``,
-        every component (the reference rule). On networks of :math:`10^5` parameters and more
-        sampling error alone moves some component by more than 0.1, so ``"max"`` spends the
-        full ``max_grad_var_draws`` on every estimate and never lengthens the interval. For
-        the interval, ``"rms"`` also discounts the sampling error of the two estimates it
-        compares; see :func:`numpyro_pl.noise.within_relative_tolerance` and
-        ``docs/benchmarks.md``.
+        ``"rms"``, the root mean square of the relative changes, each capped at 1 (default),
+        or ``"max"``, every component (the reference rule). On networks of :math:`10^5`
+        parameters and more sampling error alone moves some component by more than 0.1, so
+        ``"max"`` spends the full ``max_grad_var_draws`` on every estimate and never
+        lengthens the interval. For the interval, ``"rms"`` also discounts the sampling error
+        of the two estimates it compares, measured from the halves of each; see
+        :func:`numpyro_pl.noise.change_beyond_sampling` and ``docs/method.md``.
     :param float grad_var_floor: floor on :math:`\sigma_i^2`. Reference default 1e-8.
     :param float relative_mass_floor: :math:`\epsilon`: each mass is computed from at least
         :math:`\epsilon` times the mean :math:`\sigma^2` of its site, so that components with

@@ -5,7 +5,8 @@ Three pieces, each a pure function or an Optax-style ``(init, update)`` pair wit
 state, none of which knows about NumPyro models:
 
 - :func:`estimate_grad_var`: the reference estimator of :math:`\sigma_i^2`, the variance of
-  the minibatch gradient over the choice of minibatch at a frozen position.
+  the minibatch gradient over the choice of minibatch at a frozen position, with the two
+  halves of its draws that :func:`change_beyond_sampling` compares.
 - :func:`mass_adaptation`: the masses :math:`M_i` and per-component noise ratios
   :math:`r_i` after each new estimate, with the ``reset_prob`` (:math:`p_\mathrm{reset}`)
   reset and the ``max_noise_ratio`` (:math:`r_\mathrm{max}`) clamp.
@@ -29,6 +30,7 @@ __all__ = [
     "estimate_grad_var",
     "within_relative_tolerance",
     "mean_square_change",
+    "change_beyond_sampling",
     "GRAD_VAR_CRITERIA",
     "MassState",
     "mass_adaptation",
@@ -38,48 +40,66 @@ __all__ = [
 
 
 def within_relative_tolerance(
-    new: ArrayTree, old: ArrayTree, rtol, criterion: str = "rms", num_draws=None
+    new: ArrayTree, old: ArrayTree, rtol, criterion: str = "rms"
 ) -> jax.Array:
     r"""Whether the standard deviations :math:`\sqrt{\sigma^2_\mathrm{new}}` and
     :math:`\sqrt{\sigma^2_\mathrm{old}}` agree to ``rtol``, measured by the relative change
     :math:`d_i = |\sqrt{\sigma^2_{i,\mathrm{new}}/\sigma^2_{i,\mathrm{old}}} - 1|`.
 
     :param str criterion: ``"max"`` (the reference rule): :math:`d_i \le` ``rtol`` for every
-        component. ``"rms"``: :math:`\sqrt{\langle d_i^2 \rangle} \le` ``rtol``, the root
-        mean square over all components. Two estimates from :math:`n` draws differ by
-        sampling error alone by about :math:`1/\sqrt{n}` per component, so on :math:`10^5`
-        components the largest :math:`d_i` exceeds 0.1 even at :math:`n = 1000`
-        (``benchmarks/move_overhead.py``), and ``"max"`` never holds there; the root mean
-        square stays near :math:`1/\sqrt{n}` and measures the change of the noise itself.
-    :param num_draws: ``(n_new, n_old)``, the draws of two *independent* estimates. With
-        ``"rms"``, the mean square that sampling error alone gives,
-        :math:`\langle d_i^2 \rangle_0 = (1/n_\mathrm{new} + 1/n_\mathrm{old})/2` for
-        Gaussian minibatch gradients, is subtracted before the comparison, so that
-        :math:`\langle d_i^2 \rangle - \langle d_i^2 \rangle_0 \le` ``rtol``:math:`^2`
-        tests the change of :math:`\sigma` itself. (At :math:`n = 200` that floor is 0.071,
-        close to the default ``rtol`` of 0.1.) Ignored by ``"max"``.
+        component. ``"rms"``: :func:`mean_square_change`, the mean square of
+        :math:`\min(d_i, 1)` over all components, is at most ``rtol``:math:`^2`. Two
+        estimates from :math:`n` draws differ by sampling error alone by about
+        :math:`1/\sqrt{n}` per component, so on :math:`10^5` components the largest
+        :math:`d_i` exceeds 0.1 even at :math:`n = 1000` (``benchmarks/move_overhead.py``),
+        and ``"max"`` never holds there; the mean square measures the change of the noise
+        itself. To compare two independent estimates net of their sampling error, see
+        :func:`change_beyond_sampling`.
     """
     if criterion == "max":
         changes = jax.tree.leaves(jax.tree.map(_relative_change, new, old))
         return jnp.all(jnp.stack([jnp.max(d) for d in changes]) <= rtol)
-    return mean_square_change(new, old, num_draws) <= rtol**2
+    return mean_square_change(new, old) <= rtol**2
 
 
 def _relative_change(new, old):
     return jnp.abs(jnp.sqrt(new / old) - 1.0)
 
 
-def mean_square_change(new: ArrayTree, old: ArrayTree, num_draws=None) -> jax.Array:
+def mean_square_change(new: ArrayTree, old: ArrayTree) -> jax.Array:
     r"""The statistic of the ``"rms"`` criterion of :func:`within_relative_tolerance`: the
-    mean square over all components of
-    :math:`d_i = |\sqrt{\sigma^2_{i,\mathrm{new}}/\sigma^2_{i,\mathrm{old}}} - 1|`, less
-    the sampling floor :math:`(1/n_\mathrm{new} + 1/n_\mathrm{old})/2` if ``num_draws``
-    :math:`= (n_\mathrm{new}, n_\mathrm{old})` is given."""
-    changes = jax.tree.leaves(jax.tree.map(_relative_change, new, old))
-    mean_square = sum(jnp.sum(d**2) for d in changes) / sum(d.size for d in changes)
-    if num_draws is not None:
-        mean_square = mean_square - sum(0.5 / jnp.asarray(n, mean_square.dtype) for n in num_draws)
-    return mean_square
+    mean over all components of :math:`\min(d_i, 1)^2`, with
+    :math:`d_i = |\sqrt{\sigma^2_{i,\mathrm{new}}/\sigma^2_{i,\mathrm{old}}} - 1|`.
+
+    The cap keeps a component that one estimate saw and the other missed (:math:`\sigma^2`
+    at the floor in one, a gradient from a few examples in the other, :math:`d_i \sim 10^4`)
+    from outweighing all the others: it counts as one fully changed component."""
+    squares = jax.tree.leaves(
+        jax.tree.map(lambda a, b: jnp.minimum(_relative_change(a, b), 1.0) ** 2, new, old)
+    )
+    return sum(jnp.sum(x) for x in squares) / sum(x.size for x in squares)
+
+
+def change_beyond_sampling(new_halves, old_halves) -> jax.Array:
+    r"""The mean square change of :math:`\sigma` between two independent estimates, net of
+    their sampling error, from the halves of each (:attr:`GradVarEstimate.halves`):
+
+    .. math::
+
+        \tfrac{1}{2}\left[S(A', A) + S(B', B)\right]
+            - \tfrac{1}{2}\left[S(A', B') + S(A, B)\right],
+
+    with :math:`S` = :func:`mean_square_change`, :math:`A', B'` the halves of the new
+    estimate and :math:`A, B` those of the old. If the noise has not changed and the two
+    estimates have as many draws, the four halves are independent estimates of the same
+    :math:`\sigma^2` from as many draws, and the two means have the same expectation
+    whatever the distribution of the minibatch gradient: heavy tails, and components whose
+    gradient comes from a few examples, which one half sees and another misses. A change
+    of every :math:`\sigma_i` by a factor :math:`1 + c` adds about :math:`c^2`."""
+    (a_new, b_new), (a_old, b_old) = new_halves, old_halves
+    between = (mean_square_change(a_new, a_old) + mean_square_change(b_new, b_old)) / 2
+    within = (mean_square_change(a_new, b_new) + mean_square_change(a_old, b_old)) / 2
+    return between - within
 
 
 #: the criteria of :func:`within_relative_tolerance`.
@@ -93,6 +113,9 @@ class GradVarEstimate(NamedTuple):
     grad_var: ArrayTree
     #: number of minibatch gradients spent on the estimate.
     num_draws: jax.Array
+    #: the estimates from its even and from its odd draws, each floored at ``floor``, for
+    #: :func:`change_beyond_sampling`.
+    halves: tuple
 
 
 class _WelfordState(NamedTuple):
@@ -110,7 +133,16 @@ def _welford_update(state: _WelfordState, grad: ArrayTree) -> _WelfordState:
 
 
 def _welford_variance(state: _WelfordState, floor) -> ArrayTree:
-    return jax.tree.map(lambda s: jnp.maximum(s / (state.count - 1), floor), state.m2)
+    return jax.tree.map(lambda s: jnp.maximum(s / jnp.maximum(state.count - 1, 1), floor), state.m2)
+
+
+def _welford_merge(a: _WelfordState, b: _WelfordState) -> _WelfordState:
+    """The state of the draws of ``a`` and ``b`` together (Chan, Golub and LeVeque)."""
+    count = a.count + b.count
+    weight = a.count * b.count / count
+    mean = jax.tree.map(lambda x, y: (a.count * x + b.count * y) / count, a.mean, b.mean)
+    m2 = jax.tree.map(lambda s, t, x, y: s + t + (y - x) ** 2 * weight, a.m2, b.m2, a.mean, b.mean)
+    return _WelfordState(count, mean, m2)
 
 
 def estimate_grad_var(
@@ -131,7 +163,10 @@ def estimate_grad_var(
     adds ``min_draws`` more draws at a time until the standard deviations agree with those of
     the previous round to ``rtol`` (:func:`within_relative_tolerance` with ``criterion``;
     ``"max"`` is the reference rule, every component), or until ``max_draws`` is reached. The
-    result is floored at ``floor``.
+    result is floored at ``floor``. The even and the odd draws go to two accumulators, merged
+    for the result, which costs the same per draw and gives the two halves that
+    :func:`change_beyond_sampling` compares; with an even ``min_draws`` the halves have as
+    many draws.
 
     :param grad_fn: ``grad_fn(z, rng_key)``, one minibatch gradient; the key picks the
         minibatch.
@@ -152,30 +187,44 @@ def estimate_grad_var(
     """
     zeros = jax.tree.map(jnp.zeros_like, z)
 
-    def one_round(state: _WelfordState, key):
-        def body(carry, k):
-            return _welford_update(carry, grad_fn(z, k)), None
+    def one_round(halves, key):
+        # two draws per step, one for each half (a step of one draw that swapped the
+        # halves cost about twice as much per draw at 10^6 parameters)
+        def body(carry, keys):
+            even, odd = carry
+            return (
+                _welford_update(even, grad_fn(z, keys[0])),
+                _welford_update(odd, grad_fn(z, keys[1])),
+            ), None
 
-        state, _ = lax.scan(body, state, random.split(key, min_draws))
-        return state
+        keys = random.split(key, min_draws)
+        (even, odd), _ = lax.scan(body, halves, keys[: min_draws - min_draws % 2].reshape(-1, 2))
+        if min_draws % 2:
+            even = _welford_update(even, grad_fn(z, keys[-1]))
+        return even, odd
 
     def cond_fn(carry):
-        state, _, converged, _ = carry
-        return (~converged) & (state.count + min_draws <= max_draws)
+        halves, _, converged, _ = carry
+        return (~converged) & (halves[0].count + halves[1].count + min_draws <= max_draws)
 
     def body_fn(carry):
-        state, var_old, _, key = carry
+        halves, var_old, _, key = carry
         key, key_round = random.split(key)
-        state = one_round(state, key_round)
-        var_new = _welford_variance(state, floor)
+        halves = one_round(halves, key_round)
+        var_new = _welford_variance(_welford_merge(*halves), floor)
         converged = within_relative_tolerance(var_new, var_old, rtol, criterion)
-        return state, var_new, converged, key
+        return halves, var_new, converged, key
 
     key, key_first = random.split(rng_key)
-    first = one_round(_WelfordState(jnp.zeros((), jnp.int32), zeros, zeros), key_first)
-    carry = (first, _welford_variance(first, floor), jnp.array(False), key)
-    state, grad_var, _, _ = lax.while_loop(cond_fn, body_fn, carry)
-    return GradVarEstimate(grad_var, state.count)
+    empty = _WelfordState(jnp.zeros((), jnp.int32), zeros, zeros)
+    first = one_round((empty, empty), key_first)
+    carry = (first, _welford_variance(_welford_merge(*first), floor), jnp.array(False), key)
+    halves, grad_var, _, _ = lax.while_loop(cond_fn, body_fn, carry)
+    return GradVarEstimate(
+        grad_var,
+        halves[0].count + halves[1].count,
+        tuple(_welford_variance(h, floor) for h in halves),
+    )
 
 
 class MassState(NamedTuple):
@@ -267,8 +316,10 @@ class ScheduleState(NamedTuple):
     interval: jax.Array
     #: moves left before the next estimate.
     countdown: jax.Array
-    #: draws of the latest estimate, for the sampling error of the next comparison.
+    #: draws of the latest estimate.
     num_draws: jax.Array
+    #: :attr:`GradVarEstimate.halves` of the latest estimate, for the next comparison.
+    halves: tuple
     #: whether the next estimate re-initialises every component (after a rollback, see
     #: :func:`numpyro_pl.core.pl`).
     reset: jax.Array
@@ -285,28 +336,33 @@ def reestimation_schedule(
 ):
     r"""When to re-estimate :math:`\sigma^2`, as ``(init, tick, due_now, update)``.
 
-    - ``init(warmup, num_draws)`` schedules the first re-estimate: ``warmup_interval`` moves
-      ahead during warmup, ``initial_interval`` moves ahead otherwise; ``num_draws`` are
-      those of the estimate in use.
+    - ``init(warmup, estimate)`` schedules the first re-estimate: ``warmup_interval`` moves
+      ahead during warmup, ``initial_interval`` moves ahead otherwise; ``estimate`` is the
+      :class:`GradVarEstimate` in use.
     - ``tick(state)`` counts one move and returns ``(state, due)``.
     - ``due_now(state, reset)`` makes an estimate due at the next move (after a hot check),
       with every component re-initialised if ``reset`` (after a rollback).
-    - ``update(state, grad_var_old, grad_var_new, num_draws, warmup)`` is called after an
-      estimate of ``num_draws`` draws.
+    - ``update(state, grad_var_old, estimate, warmup)`` is called after a new
+      :class:`GradVarEstimate`, ``estimate``.
 
       * During warmup the interval doubles (windows of 100, 200, 400, ... moves), so that the
         masses follow the chain while it relaxes from its initial values.
       * After warmup this is the reference rule (``adj_step``): if the standard deviations
-        agree with the previous estimate to ``rtol`` (:func:`within_relative_tolerance` with
-        ``criterion``; the reference checks every component, ``"max"``; ``"rms"`` discounts
-        the sampling error of both estimates) the interval grows by ``interval_step``, up to
-        ``max_interval``; otherwise it drops back to ``initial_interval``.
+        agree with the previous estimate to ``rtol`` the interval grows by ``interval_step``,
+        up to ``max_interval``; otherwise it drops back to ``initial_interval``. The
+        reference checks every component (``criterion="max"``); ``"rms"`` tests
+        :func:`change_beyond_sampling` :math:`\le` ``rtol``:math:`^2`, the mean square change
+        net of the sampling error of both estimates, measured from their halves.
     """
 
-    def init(warmup, num_draws) -> ScheduleState:
+    def init(warmup, estimate: GradVarEstimate) -> ScheduleState:
         interval = jnp.where(warmup, warmup_interval, initial_interval).astype(jnp.int32)
         return ScheduleState(
-            interval, interval, jnp.asarray(num_draws, jnp.int32), jnp.zeros((), bool)
+            interval,
+            interval,
+            jnp.asarray(estimate.num_draws, jnp.int32),
+            estimate.halves,
+            jnp.zeros((), bool),
         )
 
     def tick(state: ScheduleState):
@@ -319,16 +375,16 @@ def reestimation_schedule(
         )
 
     def update(
-        state: ScheduleState, grad_var_old, grad_var_new, num_draws, warmup=False
+        state: ScheduleState, grad_var_old, estimate: GradVarEstimate, warmup=False
     ) -> ScheduleState:
-        num_draws = jnp.asarray(num_draws, jnp.int32)
-        stable = within_relative_tolerance(
-            grad_var_new, grad_var_old, rtol, criterion, num_draws=(num_draws, state.num_draws)
-        )
+        if criterion == "max":
+            stable = within_relative_tolerance(estimate.grad_var, grad_var_old, rtol, "max")
+        else:
+            stable = change_beyond_sampling(estimate.halves, state.halves) <= rtol**2
         grown = jnp.where(
             stable, jnp.minimum(state.interval + interval_step, max_interval), initial_interval
         )
         interval = jnp.where(warmup, 2 * state.interval, grown).astype(jnp.int32)
-        return ScheduleState(interval, interval, num_draws, jnp.zeros((), bool))
+        return init(False, estimate)._replace(interval=interval, countdown=interval)
 
     return init, tick, due_now, update

@@ -230,7 +230,7 @@ def test_damaged_checkpoint_is_refused(reference, data, tmp_path):
     arrays["meta"] = np.array(json.dumps(dict(meta, version=2)))
     old = str(tmp_path / "run" / "old.npz")
     np.savez(old, **arrays)
-    with pytest.raises(ValueError, match=r"not a numpyro_pl checkpoint of version 3 .*version 2"):
+    with pytest.raises(ValueError, match=r"not a numpyro_pl checkpoint of version 4 .*version 2"):
         resume(old)
     chunk = os.path.join(tmp_path / "run", "fit.samples-00001.npz")
     with open(chunk, "r+b") as f:
