@@ -44,7 +44,12 @@ from move_overhead import (
     potential_gen,
     schedule_statistics,
 )
-from schedule_share import add_chain_arguments, chain_setting, results_name
+from schedule_share import (
+    add_chain_arguments,
+    chain_setting,
+    parse_chain_arguments,
+    results_name,
+)
 
 from numpyro_pl.noise import estimate_grad_var
 
@@ -85,9 +90,9 @@ def main():
     add_chain_arguments(parser, 1000)
     parser.add_argument("--kurtosis-draws", type=int, default=400)
     parser.add_argument("--out", default=None, help="results file name")
-    args = parser.parse_args()
-    if args.warmup < 0 or args.moves < 1000 or args.kurtosis_draws < 2:
-        parser.error("--warmup must be at least 0, --moves at least 1000, --kurtosis-draws 2")
+    args = parse_chain_arguments(parser)
+    if args.kurtosis_draws < 2:
+        parser.error("--kurtosis-draws must be at least 2")
     X, y = kspin_data(random.key(42))
     model, start, temperature, header = chain_setting(args, X, y)
     chain = measure_schedule(model, X, y, args.moves, "rms", start, args.warmup, temperature)

@@ -156,6 +156,15 @@ def add_chain_arguments(parser, moves):
     parser.add_argument("--paper-temperature", type=float, default=1e-5, help="T = P T_paper")
 
 
+def parse_chain_arguments(parser):
+    """``parser.parse_args()``, with the chain's arguments checked: a clear error unless
+    ``--warmup`` is at least 0 and ``--moves`` at least one chunk of ``SCHEDULE_CHUNK``."""
+    args = parser.parse_args()
+    if args.warmup < 0 or args.moves < SCHEDULE_CHUNK:
+        parser.error(f"--warmup must be at least 0 and --moves at least {SCHEDULE_CHUNK}")
+    return args
+
+
 def chain_setting(args, X, y):
     """``(model, start, temperature, header)`` of the chain that :func:`add_chain_arguments`
     picked: the start is ``None`` (``init_to_uniform``) or trained parameters; the header
@@ -192,9 +201,7 @@ def main():
     add_chain_arguments(parser, 240_000)
     parser.add_argument("--criterion", choices=("rms", "max"), default="rms")
     parser.add_argument("--out", default=None, help="results file name")
-    args = parser.parse_args()
-    if args.warmup < 0 or args.moves < SCHEDULE_CHUNK:
-        parser.error(f"--warmup must be at least 0 and --moves at least {SCHEDULE_CHUNK}")
+    args = parse_chain_arguments(parser)
     X, y = kspin_data(random.key(42))
     model, start, temperature, header = chain_setting(args, X, y)
     result = measure_schedule(
