@@ -334,12 +334,8 @@ def pl(
         fresh = start_half_momentum(
             key_momentum, state.z_grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
         )
-        schedule = schedule_update(state.schedule, state.grad_var, estimate_, warmup)
-        # the estimate at the end of warmup hands over to the reference schedule
-        schedule = jax.tree.map(
-            lambda a, b: jnp.where(state.i == warmup_steps, a, b),
-            schedule_init(False, estimate_),
-            schedule,
+        schedule = schedule_update(
+            state.schedule, state.grad_var, estimate_, warmup, state.i == warmup_steps
         )
         return dict(
             momentum=jax.tree.map(jnp.where, redraw, fresh, state.momentum),

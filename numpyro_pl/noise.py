@@ -342,11 +342,13 @@ def reestimation_schedule(
     - ``tick(state)`` counts one move and returns ``(state, due)``.
     - ``due_now(state, reset)`` makes an estimate due at the next move (after a hot check),
       with every component re-initialised if ``reset`` (after a rollback).
-    - ``update(state, grad_var_old, estimate, warmup)`` is called after a new
+    - ``update(state, grad_var_old, estimate, warmup, end_of_warmup)`` is called after a new
       :class:`GradVarEstimate`, ``estimate``.
 
       * During warmup the interval doubles (windows of 100, 200, 400, ... moves), so that the
         masses follow the chain while it relaxes from its initial values.
+      * The estimate at the end of warmup (``end_of_warmup``) hands over to the reference
+        rule: the next estimate is ``initial_interval`` moves ahead.
       * After warmup this is the reference rule (``adj_step``): if the standard deviations
         agree with the previous estimate to ``rtol`` the interval grows by ``interval_step``,
         up to ``max_interval``; otherwise it drops back to ``initial_interval``. The
@@ -375,7 +377,11 @@ def reestimation_schedule(
         )
 
     def update(
-        state: ScheduleState, grad_var_old, estimate: GradVarEstimate, warmup=False
+        state: ScheduleState,
+        grad_var_old,
+        estimate: GradVarEstimate,
+        warmup=False,
+        end_of_warmup=False,
     ) -> ScheduleState:
         if criterion == "max":
             stable = within_relative_tolerance(estimate.grad_var, grad_var_old, rtol, "max")
@@ -384,7 +390,8 @@ def reestimation_schedule(
         grown = jnp.where(
             stable, jnp.minimum(state.interval + interval_step, max_interval), initial_interval
         )
-        interval = jnp.where(warmup, 2 * state.interval, grown).astype(jnp.int32)
+        interval = jnp.where(warmup, 2 * state.interval, grown)
+        interval = jnp.where(end_of_warmup, initial_interval, interval).astype(jnp.int32)
         return init(False, estimate)._replace(interval=interval, countdown=interval)
 
     return init, tick, due_now, update

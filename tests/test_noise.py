@@ -264,6 +264,8 @@ def test_schedule_grows_when_stable_and_resets_otherwise():
     warm = init(True, fixed(var, 200))
     assert int(warm.interval) == 2
     assert int(update(warm, var, fixed(2 * var, 200), warmup=True).interval) == 4  # doubling
+    handed_over = update(warm, var, fixed(2 * var, 200), warmup=True, end_of_warmup=True)
+    assert int(handed_over.interval) == 5 and int(handed_over.countdown) == 5
 
 
 def test_schedule_criterion():
