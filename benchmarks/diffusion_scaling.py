@@ -51,7 +51,7 @@ gradient does not depend on P (U / T = U_paper / T_paper).
 
 Run from the repository root after ``pip install -e .``:
     python benchmarks/diffusion_scaling.py [--sizes 1e4 1e5 1e6] [--num-train 2000]
-        [--equilibrate N1 N2 N3] [--quick]
+        [--equilibrate N1 N2 N3] [--reference-mass-floor] [--quick]
 (about 10 minutes alone on 2 cores). Results go to benchmarks/results/diffusion_scaling.{md,
 png,json} (``--out`` renames them); ``--replot`` redraws the plot from the json. The paper's
 curves are read from ``../shared/paper_data/Fig.4``.
@@ -95,6 +95,7 @@ B = 128
 PAPER_DIR = Path(__file__).resolve().parents[2] / "shared" / "paper_data" / "Fig.4"
 RESULTS = Path(__file__).resolve().parent / "results"
 FIXED_SECONDS = 30.0  # the fixed CPU time of the comparison table
+REFERENCE_GRAD_VAR_FLOOR = 1e-8  # the reference's sigma^2 floor, on the paper's mean loss
 
 
 class LoopClock:
@@ -224,6 +225,16 @@ def equilibrate(kernel, state, moves, X, y, key):
     )
 
 
+def mass_floor(args):
+    """pL's floor arguments: the kernel's defaults, or with ``--reference-mass-floor`` the
+    reference rule, sigma^2 floored at 1e-8 on the gradient of the paper's mean loss: U is P
+    times that loss, so 1e-8 P^2 here, and no relative floor."""
+    if not args.reference_mass_floor:
+        return {}
+    floor = REFERENCE_GRAD_VAR_FLOOR * args.num_train**2
+    return dict(relative_mass_floor=0.0, grad_var_floor=floor)
+
+
 def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, args, key):
     """pL's measured run; returns its curve and the position it started from (``start``,
     or where ``equilibrate_moves`` moves after the warmup took the chain)."""
@@ -234,6 +245,7 @@ def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, a
         noise_ratio=args.noise_ratio,
         warmup_reestimate_interval=10,
         on_nonfinite="rollback",
+        **mass_floor(args),
     )
     clock = args.clock
     fields = ("num_grad_evals", "kinetic_temperature")
@@ -490,7 +502,14 @@ def write_report(results, meta, out):
         f"{meta['adam_steps']} steps of B = {B}, lr 1e-3 (2e-4 at 1e6), on the paper's loss",
         f"- pL: {'/'.join(map(str, meta['pl_warmup']))} warmup moves, "
         f"`noise_ratio={meta.get('noise_ratio', 0.01):g}`, `warmup_reestimate_interval=10`, "
-        '`on_nonfinite="rollback"`, other kernel defaults; hMC: step size adapted (dual '
+        '`on_nonfinite="rollback"`, '
+        + (
+            f"the reference's mass floor (`relative_mass_floor=0`, `grad_var_floor="
+            f"{REFERENCE_GRAD_VAR_FLOOR:g} * P^2`), "
+            if meta.get("reference_mass_floor")
+            else ""
+        )
+        + "other kernel defaults; hMC: step size adapted (dual "
         "averaging, target acceptance "
         f"{meta['hmc_warmup_target']:g}) in "
         f"{'/'.join(map(str, meta['hmc_warmup']))} warmup iterations "
@@ -620,6 +639,12 @@ def main():
         help="pL's noise_ratio r (the kernel default 0.01; at 1e5 pL ran hot from the trained "
         "start with 0.01 and 0.003 alike, docs/benchmarks.md)",
     )
+    parser.add_argument(
+        "--reference-mass-floor",
+        action="store_true",
+        help="pL with the reference's floor on sigma^2 (1e-8 on the paper's mean-loss gradient, "
+        "1e-8 P^2 on U) instead of the kernel's relative mass floor",
+    )
     parser.add_argument("--hmc-steps", type=int, default=20)
     parser.add_argument("--min-samples", type=int, default=8)
     parser.add_argument("--max-samples", type=int, default=200)
@@ -663,6 +688,7 @@ def main():
         pl_warmup=pl_warmups,
         equilibrate=equilibrates,
         noise_ratio=args.noise_ratio,
+        reference_mass_floor=args.reference_mass_floor,
         hmc_warmup=hmc_warmups,
         hmc_warmup_steps=args.hmc_warmup_steps,
         hmc_warmup_target=args.hmc_warmup_target,

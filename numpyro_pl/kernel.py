@@ -216,12 +216,15 @@ class PseudoLangevin(MCMCKernel):
         lengthens the interval. For the interval, ``"rms"`` also discounts the sampling error
         of the two estimates it compares, measured from the halves of each; see
         :func:`numpyro_pl.noise.change_beyond_sampling` and ``docs/method.md``.
-    :param float grad_var_floor: floor on :math:`\sigma_i^2`. Reference default 1e-8.
+    :param float grad_var_floor: floor on :math:`\sigma_i^2`. Default 1e-8. The reference's
+        1e-8 is on the gradient of the paper's mean loss: on a potential that sums over
+        :math:`P` data points it is :math:`10^{-8} P^2`.
     :param float relative_mass_floor: :math:`\epsilon`: each mass is computed from at least
         :math:`\epsilon` times the mean :math:`\sigma^2` of its site, so that components with
         almost no minibatch noise (weights into dead ReLU units) keep a stable move; their
-        white noise still matches their measured :math:`\sigma_i^2`. Default 1e-2; 0 gives
-        the reference behaviour (unstable on ReLU networks, see ``docs/method.md``).
+        white noise still matches their measured :math:`\sigma_i^2`. Default 1e-2; 0, with
+        ``grad_var_floor`` at the reference's value, gives the reference rule (where it was
+        unstable, and where it diffuses faster: ``docs/method.md``).
     :param float hot_ratio: :math:`h`: every 100 moves the kinetic temperature of each site is
         checked, and a site above :math:`h T` makes the chain hot (a small site must pass
         the level that its equilibrium fluctuations reach with probability :math:`10^{-9}`
