@@ -225,14 +225,11 @@ def equilibrate(kernel, state, moves, X, y, key):
     )
 
 
-def mass_floor(args):
-    """pL's floor arguments: the kernel's defaults, or with ``--reference-mass-floor`` the
-    reference rule, sigma^2 floored at 1e-8 on the gradient of the paper's mean loss: U is P
-    times that loss, so 1e-8 P^2 here, and no relative floor."""
-    if not args.reference_mass_floor:
-        return {}
-    floor = REFERENCE_GRAD_VAR_FLOOR * args.num_train**2
-    return dict(relative_mass_floor=0.0, grad_var_floor=floor)
+def reference_mass_floor(num_train):
+    """PseudoLangevin's arguments for the reference's floor rule: sigma^2 floored at 1e-8 on
+    the gradient of the paper's mean loss (U is P times that loss, so 1e-8 P^2 on U), and no
+    relative mass floor."""
+    return dict(relative_mass_floor=0.0, grad_var_floor=REFERENCE_GRAD_VAR_FLOOR * num_train**2)
 
 
 def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, args, key):
@@ -245,7 +242,7 @@ def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, a
         noise_ratio=args.noise_ratio,
         warmup_reestimate_interval=10,
         on_nonfinite="rollback",
-        **mass_floor(args),
+        **(reference_mass_floor(args.num_train) if args.reference_mass_floor else {}),
     )
     clock = args.clock
     fields = ("num_grad_evals", "kinetic_temperature")

@@ -242,14 +242,23 @@ def past_first_check(kernel, state, X, y, moves=2 * SNAPSHOT_INTERVAL):
 
 
 def measure_schedule(
-    model, X, y, moves, criterion, init_params=None, num_warmup=0, temperature=TEMPERATURE
+    model,
+    X,
+    y,
+    moves,
+    criterion,
+    init_params=None,
+    num_warmup=0,
+    temperature=TEMPERATURE,
+    kernel_options=None,
 ):
     """Run ``moves`` moves at ``temperature`` from ``kernel.init`` (at ``init_params``,
     default ``init_to_uniform``) and ``num_warmup`` warmup moves; count the gradients spent on
     sigma^2 after the warmup. The estimate that ends the warmup, made at the first move after
     it, is counted with the warmup. The kernel runs with ``on_nonfinite="rollback"``, so that
     a chain that runs away goes on from its last snapshot (with a fresh estimate, counted)
-    and the run ends with numbers; ``nonfinite`` counts such moves.
+    and the run ends with numbers; ``nonfinite`` counts such moves. ``kernel_options`` are
+    further arguments of ``PseudoLangevin``.
 
     Returns the moves run after the warmup, the draws of the estimate in use when they
     start, the share of their gradients spent on later estimates, ``z``, the final position,
@@ -263,6 +272,7 @@ def measure_schedule(
         temperature=temperature,
         grad_var_criterion=criterion,
         on_nonfinite="rollback",
+        **(kernel_options or {}),
     )
     state = kernel.init(random.key(0), num_warmup, init_params, (X, y), {})
     chunk = jitted_loop(lambda i, s: kernel.sample(s, (X, y), {}))

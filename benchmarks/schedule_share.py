@@ -33,7 +33,7 @@ shares count the moves after them.
 Run, from the repository root after ``pip install -e .``:
     python benchmarks/schedule_share.py [--size 1e6] [--moves 240000] [--out NAME]
         [--start uniform | trained] [--warmup 0] [--adam-steps 1000]
-        [--paper-temperature 1e-5]
+        [--paper-temperature 1e-5] [--reference-mass-floor]
 (about 35 minutes at 10⁶ on 2 cores from ``init_to_uniform``; beyond move 241 806 that chain
 fails at every second move, each time rolled back with a fresh estimate, and the run slows a
 hundredfold); writes benchmarks/results/<NAME>.md (default ``schedule_share_<size>``, with
@@ -47,7 +47,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from diffusion_scaling import ADAM_LR, RESULTS, pretrain
+from diffusion_scaling import ADAM_LR, RESULTS, pretrain, reference_mass_floor
 from environment import machine, package_version
 from jax import random
 from move_overhead import (
@@ -200,17 +200,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_chain_arguments(parser, 240_000)
     parser.add_argument("--criterion", choices=("rms", "max"), default="rms")
+    parser.add_argument(
+        "--reference-mass-floor",
+        action="store_true",
+        help="the reference's floor on sigma^2 (1e-8 P^2 on U) instead of the relative mass floor",
+    )
     parser.add_argument("--out", default=None, help="results file name")
     args = parse_chain_arguments(parser)
     X, y = kspin_data(random.key(42))
     model, start, temperature, header = chain_setting(args, X, y)
+    floor = reference_mass_floor(P) if args.reference_mass_floor else {}
     result = measure_schedule(
-        model, X, y, args.moves, args.criterion, start, args.warmup, temperature
+        model, X, y, args.moves, args.criterion, start, args.warmup, temperature, floor
     )
     text = report(result, args.size, draw_cost(model, X, y, result["z"]))
     print(text)
     (RESULTS / f"{args.out or results_name(args, 'schedule_share')}.md").write_text(
-        f"# σ² schedule over a long run\n\n{header}- grad_var_criterion = {args.criterion}\n\n"
+        f"# σ² schedule over a long run\n\n{header}- grad_var_criterion = {args.criterion}"
+        + (f"; {floor}" if floor else "")
+        + "\n\n"
         f"{text}"
     )
 
