@@ -19,17 +19,23 @@ The script builds the chain of ``diffusion_scaling.py --sizes 1e6 --num-train 10
 ``--reference-mass-floor`` as there), then
 
 - reports sigma^2 site by site: its mean in the paper's units (on the mean-loss gradient,
-  sigma^2 / P^2), the share of components below the reference's floor, and the share whose
-  mass the kernel's relative floor set;
+  sigma^2 / P^2), the share of components at or below the reference's floor, and the share
+  whose mass is heavier than their latest sigma^2 asks for;
 - runs ``--moves`` more moves and measures d^2 against the lag in moves
-  (``numpyro_pl.diagnostics.diffusion``), next to the two predictions above, from the
-  masses in force at the start of those moves.
+  (``numpyro_pl.diagnostics.diffusion``), next to the two predictions above and that of
+  the masses a reset would set, from the masses in force at the start of those moves; and
+  counts the sigma^2 estimates in those moves and their draws.
+
+``--burn-in N`` first relaxes the chain faster: N moves at ``--burn-in-noise-ratio``
+(default 0.1, masses 10x lighter) from the Adam start, after a warmup at that r; the chain
+then starts again at r = 0.01 from where they took it, with its warmup and untimed moves.
 
 Run from the repository root after ``pip install -e .``:
     python benchmarks/mass_diffusion.py [--moves 5000] [--thinning 100]
-        [--reference-mass-floor] [--out NAME]
-(about 4 minutes on 2 cores); writes benchmarks/results/<NAME>.md (default
-``mass_diffusion_1e6``, with ``_reference_floor`` for that floor).
+        [--reference-mass-floor] [--burn-in N] [--burn-in-noise-ratio R] [--out NAME]
+(about 4 minutes on 2 cores, 23 with ``--burn-in 100000 --moves 50000``); writes
+benchmarks/results/<NAME>.md (default ``mass_diffusion_1e6``, with ``_reference_floor`` for
+that floor and ``_burn_in<N>_r<R>`` for a burn-in).
 """
 
 import argparse
@@ -84,19 +90,37 @@ def chain_state(args):
     key_warm, key_eq, _, key_run = random.split(key_pl, 4)
     start = pretrain(widths, weight_decay, X, y, args.adam_steps, key_adam, ADAM_LR[SIZE])
     options = reference_mass_floor(args.num_train) if args.reference_mass_floor else {}
-    kernel = PseudoLangevin(
-        model,
-        batch_size=B,
-        temperature=temperature,
-        warmup_reestimate_interval=10,
-        on_nonfinite="rollback",
-        **DYNAMICS,
-        **options,
-    )
-    warm = MCMC(kernel, num_warmup=PL_WARMUP[SIZE], num_samples=1, progress_bar=False)
-    warm.warmup(key_warm, X, y, init_params=start)
-    record = equilibrate(kernel, warm.post_warmup_state, args.equilibrate, X, y, key_eq)
-    state = record.pop("state") if record else warm.post_warmup_state
+
+    def kernel_with(noise_ratio):
+        return PseudoLangevin(
+            model,
+            batch_size=B,
+            temperature=temperature,
+            warmup_reestimate_interval=10,
+            on_nonfinite="rollback",
+            **{**DYNAMICS, "noise_ratio": noise_ratio},
+            **options,
+        )
+
+    def warmed(kernel, init_params, key):
+        warm = MCMC(kernel, num_warmup=PL_WARMUP[SIZE], num_samples=1, progress_bar=False)
+        warm.warmup(key, X, y, init_params=init_params)
+        return warm.post_warmup_state
+
+    burn_in = None
+    if args.burn_in > 0:
+        # keys of their own, so that the chain after them draws what it draws without them
+        key_burn_warm, key_burn = random.split(random.fold_in(key_pl, 1))
+        fast = kernel_with(args.burn_in_noise_ratio)
+        burn_in = equilibrate(
+            fast, warmed(fast, start, key_burn_warm), args.burn_in, X, y, key_burn
+        )
+        burn_in["sq_norm"] = sq_norm(burn_in["state"].z)
+    kernel = kernel_with(NOISE_RATIO)
+    state = warmed(kernel, burn_in.pop("state").z if burn_in else start, key_warm)
+    record = equilibrate(kernel, state, args.equilibrate, X, y, key_eq)
+    if record:
+        state = record.pop("state")
     setting = dict(
         X=X,
         y=y,
@@ -105,10 +129,17 @@ def chain_state(args):
         temperature=temperature,
         prior_scale=prior_scale,
         start_loss=float(paper_loss(start, X, y, weight_decay)),
+        start_sq_norm=sq_norm(start),
+        burn_in=burn_in,
         equilibration=record,
         key_run=key_run,
     )
     return state, setting
+
+
+def sq_norm(z):
+    """|w|^2 of the latent values ``z``."""
+    return float(sum(np.sum(np.asarray(v, np.float64) ** 2) for v in z.values()))
 
 
 def site_table(state, num_train):
@@ -195,14 +226,26 @@ def measure(state, setting, args):
     )
     run.post_warmup_state = state
     start = time.process_time()
-    run.run(setting["key_run"], setting["X"], setting["y"], extra_fields=("kinetic_temperature",))
+    fields = ("kinetic_temperature", "num_grad_evals", "schedule.interval")
+    run.run(setting["key_run"], setting["X"], setting["y"], extra_fields=fields)
     samples = jax.block_until_ready(run.get_samples())
     cpu = time.process_time() - start
     num = jax.tree.leaves(samples)[0].shape[0]
     lags = np.unique(np.geomspace(1, num - 1, 12).astype(int))
     res = diffusion(jax.tree.map(lambda v: np.asarray(v)[None], samples), lags=lags)
-    kinetic = np.asarray(run.get_extra_fields()["kinetic_temperature"]) / setting["temperature"]
+    extra = run.get_extra_fields()
+    kinetic = np.asarray(extra["kinetic_temperature"]) / setting["temperature"]
+    grads = float(run.last_state.num_grad_evals - state.num_grad_evals)
+    # sigma^2 estimates between kept draws: the gradients beyond one per move
+    per_draw = np.diff(np.asarray(extra["num_grad_evals"], np.int64), prepend=state.num_grad_evals)
+    draws = per_draw - args.thinning
+    first, last = (jax.tree.map(lambda v, i=i: v[i], samples) for i in (0, -1))
     return dict(
+        sq_norm_first=sq_norm(first),
+        sq_norm_last=sq_norm(last),
+        grad_var_share=(grads - args.moves) / grads,
+        estimate_draws=draws[draws > 0].tolist(),
+        intervals=sorted({int(v) for v in np.asarray(extra["schedule.interval"])}),
         lags=(lags * args.thinning).tolist(),
         d2=np.asarray(res.d2).tolist(),
         kinetic_mean=float(kinetic.mean()),
@@ -232,6 +275,18 @@ def report(args, setting, sites, measured, predicted):
         ),
         "",
     ]
+    burn_in = setting["burn_in"]
+    if burn_in:
+        lines += [
+            f"Burn-in: {burn_in['moves']} moves at r = {args.burn_in_noise_ratio:g} (after "
+            f"{PL_WARMUP[SIZE]} warmup moves at that r), from the Adam start's |w|^2 of "
+            f"{setting['start_sq_norm']:.4g} to {burn_in['sq_norm']:.4g}; kinetic T / T "
+            f"{burn_in['kinetic_T_over_T_last_half']:.3f} over their second half (max "
+            f"{burn_in['kinetic_T_over_T_max']:.3f}), {burn_in['num_nonfinite']} non-finite. "
+            f"The chain then starts again at r = {NOISE_RATIO:g} from where they took it: "
+            f"{PL_WARMUP[SIZE]} warmup moves and the untimed moves below.",
+            "",
+        ]
     eq = setting["equilibration"]
     if eq:
         lines += [
@@ -272,8 +327,16 @@ def report(args, setting, sites, measured, predicted):
         "",
         f"Measured over {args.moves} moves ({measured['cpu_s']:.0f} CPU s with compilation), "
         f"kinetic T / T {measured['kinetic_mean']:.3f} (max {measured['kinetic_max']:.3f}), "
-        f"{measured['num_nonfinite']} non-finite moves. Predicted: the prior's well with the "
-        "masses named (``langevin_d2``).",
+        f"{measured['num_nonfinite']} non-finite moves; |w|^2 {measured['sq_norm_first']:.4g} "
+        f"at the first kept draw and {measured['sq_norm_last']:.4g} at the last (the Adam "
+        f"start: {setting['start_sq_norm']:.4g}); {100 * measured['grad_var_share']:.2f} % of "
+        "the gradients went to sigma^2 estimates. Predicted: the prior's well with the masses "
+        "named (``langevin_d2``).",
+        "",
+        f"sigma^2 estimates in those moves, by the gradients beyond one per move between kept "
+        f"draws ({args.thinning} moves apart; two in one stretch count as one): "
+        f"{len(measured['estimate_draws'])}, of {measured['estimate_draws']} draws; the "
+        f"schedule's interval at the kept draws took the values {measured['intervals']}.",
         "",
         "| lag, moves | measured d^2 | these masses | measured / predicted "
         "| masses of a reset now | every mass at the reference floor |",
@@ -299,11 +362,20 @@ def main():
     parser.add_argument("--moves", type=int, default=5_000)
     parser.add_argument("--thinning", type=int, default=100)
     parser.add_argument("--reference-mass-floor", action="store_true")
+    parser.add_argument(
+        "--burn-in",
+        type=int,
+        default=0,
+        help="moves at --burn-in-noise-ratio from the Adam start, before the chain's own warmup",
+    )
+    parser.add_argument("--burn-in-noise-ratio", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.out is None:
         args.out = "mass_diffusion_1e6" + ("_reference_floor" if args.reference_mass_floor else "")
+        if args.burn_in:
+            args.out += f"_burn_in{args.burn_in}_r{args.burn_in_noise_ratio:g}"
     state, setting = chain_state(args)
     measured = measure(state, setting, args)
     predicted = predictions(state, setting, args.num_train, measured["lags"])
