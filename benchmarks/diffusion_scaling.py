@@ -232,17 +232,42 @@ def reference_mass_floor(num_train):
     return dict(relative_mass_floor=0.0, grad_var_floor=REFERENCE_GRAD_VAR_FLOOR * num_train**2)
 
 
-def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, args, key):
-    """pL's measured run; returns its curve and the position it started from (``start``,
-    or where ``equilibrate_moves`` moves after the warmup took the chain)."""
-    kernel = PseudoLangevin(
+def chain_keys(seed, name):
+    """The keys of one size, the same whichever sizes are run: ``adam`` (the start), ``pl``
+    (split into pL's ``warm``, ``eq``, ``cal`` and ``run``: warmup, untimed moves, sizing run
+    and measured run) and ``hmc``."""
+    keys = dict(zip(SIZES, random.split(random.key(seed), len(SIZES)), strict=True))
+    key_adam, key_pl, key_hmc = random.split(keys[name], 3)
+    key_warm, key_eq, key_cal, key_run = random.split(key_pl, 4)
+    return dict(
+        adam=key_adam, pl=key_pl, warm=key_warm, eq=key_eq, cal=key_cal, run=key_run, hmc=key_hmc
+    )
+
+
+def pl_kernel(model, temperature, num_train, reference_floor, **options):
+    """pL as these chains run it: B = 128, ``warmup_reestimate_interval=10`` (the chains start
+    at a trained network), ``on_nonfinite="rollback"``, the reference's mass floor if
+    ``reference_floor``, and ``options``."""
+    return PseudoLangevin(
         model,
         batch_size=B,
         temperature=temperature,
-        noise_ratio=args.noise_ratio,
         warmup_reestimate_interval=10,
         on_nonfinite="rollback",
-        **(reference_mass_floor(args.num_train) if args.reference_mass_floor else {}),
+        **(reference_mass_floor(num_train) if reference_floor else {}),
+        **options,
+    )
+
+
+def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, args, keys):
+    """pL's measured run; returns its curve and the position it started from (``start``,
+    or where ``equilibrate_moves`` moves after the warmup took the chain)."""
+    kernel = pl_kernel(
+        model,
+        temperature,
+        args.num_train,
+        args.reference_mass_floor,
+        noise_ratio=args.noise_ratio,
     )
     clock = args.clock
     fields = ("num_grad_evals", "kinetic_temperature")
@@ -256,15 +281,14 @@ def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, a
         thinning=cal_moves // 2,
         progress_bar=False,
     )
-    key_warm, key_eq, key_cal, key_run = random.split(key, 4)
-    mcmc.warmup(key_warm, X, y, init_params=start, extra_fields=fields)
+    mcmc.warmup(keys["warm"], X, y, init_params=start, extra_fields=fields)
     jax.block_until_ready(mcmc.post_warmup_state)
-    equilibration = equilibrate(kernel, mcmc.post_warmup_state, equilibrate_moves, X, y, key_eq)
+    equilibration = equilibrate(kernel, mcmc.post_warmup_state, equilibrate_moves, X, y, keys["eq"])
     shared_start = start
     if equilibration is not None:
         mcmc.post_warmup_state = equilibration.pop("state")
         shared_start = mcmc.post_warmup_state.z
-    cal_cpu, cal_wall, compile_s = clock.run(mcmc, key_cal, X, y, extra_fields=fields)
+    cal_cpu, cal_wall, compile_s = clock.run(mcmc, keys["cal"], X, y, extra_fields=fields)
     # the calibration can hold the sigma^2 estimate that ends the warmup: take its gradients
     # out at the cost of a bare gradient
     cal_grads = np.asarray(mcmc.get_extra_fields()["num_grad_evals"])
@@ -281,7 +305,7 @@ def run_pl(model, temperature, X, y, start, budget, warmup, equilibrate_moves, a
     )
     run = MCMC(kernel, num_warmup=0, num_samples=moves, thinning=thinning, progress_bar=False)
     run.post_warmup_state = mcmc.last_state
-    cpu, wall, _ = clock.run(run, key_run, X, y, extra_fields=fields)
+    cpu, wall, _ = clock.run(run, keys["run"], X, y, extra_fields=fields)
     extra = run.get_extra_fields()
     grads = np.asarray(extra["num_grad_evals"], np.float64)
     samples = run.get_samples()
@@ -694,21 +718,18 @@ def main():
     split = kspin_split(args.num_train, 1, seed=args.seed)
     X, y = jnp.asarray(split.train.X, jnp.float32), jnp.asarray(split.train.y)
     results = {}
-    # one key per size, the same whichever sizes are run
-    keys = dict(zip(SIZES, random.split(random.key(args.seed), len(SIZES)), strict=True))
     for name, budget, hmc_warmup, pl_warmup, equilibrate_moves in zip(
         args.sizes, budgets, hmc_warmups, pl_warmups, equilibrates, strict=True
     ):
-        key = keys[name]
+        keys = chain_keys(args.seed, name)
         hidden, weight_decay, _, _ = SIZES[name]
         widths = [X.shape[1], *hidden, 10]
         prior_scale, temperature = paper_to_numpyro(
             args.num_train, weight_decay, args.paper_temperature
         )
         model = bayesian_mlp(widths, activate_output=True, prior_scale=prior_scale)
-        key_adam, key_pl, key_hmc = random.split(key, 3)
         ts = time.perf_counter()
-        start = pretrain(widths, weight_decay, X, y, args.adam_steps, key_adam, ADAM_LR[name])
+        start = pretrain(widths, weight_decay, X, y, args.adam_steps, keys["adam"], ADAM_LR[name])
         loss = float(paper_loss(start, X, y, weight_decay))
         n_params = sum(v.size for v in start.values())
         args.cost = {
@@ -721,11 +742,11 @@ def main():
             flush=True,
         )
         pl_res, shared_start = run_pl(
-            model, temperature, X, y, start, budget, pl_warmup, equilibrate_moves, args, key_pl
+            model, temperature, X, y, start, budget, pl_warmup, equilibrate_moves, args, keys
         )
         potential = hmc_potential(X, y, prior_scale, temperature)
         hmc_res, _ = run_hmc(
-            potential, temperature, X, y, shared_start, budget, hmc_warmup, args, key_hmc
+            potential, temperature, X, y, shared_start, budget, hmc_warmup, args, keys["hmc"]
         )
         results[name] = dict(
             params=int(n_params),

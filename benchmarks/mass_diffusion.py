@@ -53,9 +53,10 @@ from diffusion_scaling import (
     REFERENCE_GRAD_VAR_FLOOR,
     RESULTS,
     SIZES,
-    B,
+    chain_keys,
     equilibrate,
     paper_loss,
+    pl_kernel,
     pretrain,
     reference_mass_floor,
 )
@@ -85,21 +86,17 @@ def chain_state(args):
         args.num_train, weight_decay, args.paper_temperature
     )
     model = bayesian_mlp(widths, activate_output=True, prior_scale=prior_scale)
-    keys = dict(zip(SIZES, random.split(random.key(args.seed), len(SIZES)), strict=True))
-    key_adam, key_pl, _ = random.split(keys[SIZE], 3)
-    key_warm, key_eq, _, key_run = random.split(key_pl, 4)
-    start = pretrain(widths, weight_decay, X, y, args.adam_steps, key_adam, ADAM_LR[SIZE])
+    keys = chain_keys(args.seed, SIZE)
+    start = pretrain(widths, weight_decay, X, y, args.adam_steps, keys["adam"], ADAM_LR[SIZE])
     options = reference_mass_floor(args.num_train) if args.reference_mass_floor else {}
 
     def kernel_with(noise_ratio):
-        return PseudoLangevin(
+        return pl_kernel(
             model,
-            batch_size=B,
-            temperature=temperature,
-            warmup_reestimate_interval=10,
-            on_nonfinite="rollback",
+            temperature,
+            args.num_train,
+            args.reference_mass_floor,
             **{**DYNAMICS, "noise_ratio": noise_ratio},
-            **options,
         )
 
     def warmed(kernel, init_params, key):
@@ -110,15 +107,15 @@ def chain_state(args):
     burn_in = None
     if args.burn_in > 0:
         # keys of their own, so that the chain after them draws what it draws without them
-        key_burn_warm, key_burn = random.split(random.fold_in(key_pl, 1))
+        key_burn_warm, key_burn = random.split(random.fold_in(keys["pl"], 1))
         fast = kernel_with(args.burn_in_noise_ratio)
         burn_in = equilibrate(
             fast, warmed(fast, start, key_burn_warm), args.burn_in, X, y, key_burn
         )
         burn_in["sq_norm"] = sq_norm(burn_in["state"].z)
     kernel = kernel_with(NOISE_RATIO)
-    state = warmed(kernel, burn_in.pop("state").z if burn_in else start, key_warm)
-    record = equilibrate(kernel, state, args.equilibrate, X, y, key_eq)
+    state = warmed(kernel, burn_in.pop("state").z if burn_in else start, keys["warm"])
+    record = equilibrate(kernel, state, args.equilibrate, X, y, keys["eq"])
     if record:
         state = record.pop("state")
     setting = dict(
@@ -132,7 +129,7 @@ def chain_state(args):
         start_sq_norm=sq_norm(start),
         burn_in=burn_in,
         equilibration=record,
-        key_run=key_run,
+        key_run=keys["run"],
     )
     return state, setting
 
