@@ -212,42 +212,56 @@ def predictions(state, setting, num_train, lags):
     )
 
 
-def measure(state, setting, args):
-    """d^2 against the lag in moves over ``--moves`` moves from ``state``."""
+def continue_chain(state, setting, moves, thinning):
+    """``moves`` more moves from ``state``, keeping every ``thinning``-th draw: the kept
+    positions, the extra fields, and a summary (kinetic temperature, the share of the
+    gradients that went to sigma^2 estimates, the schedule's intervals, non-finite moves)."""
     run = MCMC(
         setting["kernel"],
         num_warmup=0,
-        num_samples=args.moves,
-        thinning=args.thinning,
+        num_samples=moves,
+        thinning=thinning,
         progress_bar=False,
     )
     run.post_warmup_state = state
-    start = time.process_time()
     fields = ("kinetic_temperature", "num_grad_evals", "schedule.interval")
     run.run(setting["key_run"], setting["X"], setting["y"], extra_fields=fields)
     samples = jax.block_until_ready(run.get_samples())
+    extra = run.get_extra_fields()
+    kinetic = np.asarray(extra["kinetic_temperature"]) / setting["temperature"]
+    grads = float(run.last_state.num_grad_evals - state.num_grad_evals)
+    return (
+        samples,
+        extra,
+        dict(
+            kinetic_mean=float(kinetic.mean()),
+            kinetic_max=float(kinetic.max()),
+            grad_var_share=(grads - moves) / grads,
+            intervals=sorted({int(v) for v in np.asarray(extra["schedule.interval"])}),
+            num_nonfinite=int(np.sum(run.last_state.num_nonfinite)),
+        ),
+    )
+
+
+def measure(state, setting, args):
+    """d^2 against the lag in moves over ``--moves`` moves from ``state``."""
+    start = time.process_time()
+    samples, extra, summary = continue_chain(state, setting, args.moves, args.thinning)
     cpu = time.process_time() - start
     num = jax.tree.leaves(samples)[0].shape[0]
     lags = np.unique(np.geomspace(1, num - 1, 12).astype(int))
     res = diffusion(jax.tree.map(lambda v: np.asarray(v)[None], samples), lags=lags)
-    extra = run.get_extra_fields()
-    kinetic = np.asarray(extra["kinetic_temperature"]) / setting["temperature"]
-    grads = float(run.last_state.num_grad_evals - state.num_grad_evals)
     # sigma^2 estimates between kept draws: the gradients beyond one per move
     per_draw = np.diff(np.asarray(extra["num_grad_evals"], np.int64), prepend=state.num_grad_evals)
     draws = per_draw - args.thinning
     first, last = (jax.tree.map(lambda v, i=i: v[i], samples) for i in (0, -1))
     return dict(
+        summary,
         sq_norm_first=sq_norm(first),
         sq_norm_last=sq_norm(last),
-        grad_var_share=(grads - args.moves) / grads,
         estimate_draws=draws[draws > 0].tolist(),
-        intervals=sorted({int(v) for v in np.asarray(extra["schedule.interval"])}),
         lags=(lags * args.thinning).tolist(),
         d2=np.asarray(res.d2).tolist(),
-        kinetic_mean=float(kinetic.mean()),
-        kinetic_max=float(kinetic.max()),
-        num_nonfinite=int(np.sum(run.last_state.num_nonfinite)),
         cpu_s=cpu,
     )
 
@@ -350,14 +364,12 @@ def report(args, setting, sites, measured, predicted):
     (RESULTS / f"{args.out}.md").write_text(text)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_chain_arguments(parser):
+    """The arguments of :func:`chain_state`."""
     parser.add_argument("--num-train", type=int, default=100_000, help="P (the paper's)")
     parser.add_argument("--paper-temperature", type=float, default=1e-6)
     parser.add_argument("--adam-steps", type=int, default=1000)
     parser.add_argument("--equilibrate", type=int, default=10_000)
-    parser.add_argument("--moves", type=int, default=5_000)
-    parser.add_argument("--thinning", type=int, default=100)
     parser.add_argument("--reference-mass-floor", action="store_true")
     parser.add_argument(
         "--burn-in",
@@ -367,12 +379,24 @@ def main():
     )
     parser.add_argument("--burn-in-noise-ratio", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+
+
+def results_name(args, stem):
+    """``stem`` with ``_reference_floor`` and ``_burn_in<N>_r<R>`` as the chain has them."""
+    name = stem + ("_reference_floor" if args.reference_mass_floor else "")
+    if args.burn_in:
+        name += f"_burn_in{args.burn_in}_r{args.burn_in_noise_ratio:g}"
+    return name
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_chain_arguments(parser)
+    parser.add_argument("--moves", type=int, default=5_000)
+    parser.add_argument("--thinning", type=int, default=100)
     parser.add_argument("--out")
     args = parser.parse_args()
-    if args.out is None:
-        args.out = "mass_diffusion_1e6" + ("_reference_floor" if args.reference_mass_floor else "")
-        if args.burn_in:
-            args.out += f"_burn_in{args.burn_in}_r{args.burn_in_noise_ratio:g}"
+    args.out = args.out or results_name(args, "mass_diffusion_1e6")
     state, setting = chain_state(args)
     measured = measure(state, setting, args)
     predicted = predictions(state, setting, args.num_train, measured["lags"])
