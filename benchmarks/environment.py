@@ -4,6 +4,7 @@ the version of the package that produced them."""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -36,3 +37,15 @@ def package_version() -> str:
         return "git unavailable"
     changed = ", ".join(line[3:] for line in dirty if line.strip()) or "none"
     return f"commit {commit.stdout.decode().strip()}; uncommitted in numpyro_pl/: {changed}"
+
+
+def run_lines() -> list:
+    """The lines that open a results file: the command as run (script and arguments), then
+    the machine and the date (UTC), each followed by a blank line."""
+    script = Path(sys.argv[0]).name
+    return [
+        "Command: `" + " ".join([f"python benchmarks/{script}", *sys.argv[1:]]) + "`",
+        "",
+        f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}.",
+        "",
+    ]

@@ -41,7 +41,6 @@ that floor and ``_burn_in<N>_r<R>`` for a burn-in).
 import argparse
 import inspect
 import math
-import sys
 import time
 
 import jax
@@ -60,7 +59,7 @@ from diffusion_scaling import (
     pretrain,
     reference_mass_floor,
 )
-from environment import machine
+from environment import run_lines
 from jax import random
 from numpyro.infer import MCMC
 
@@ -270,10 +269,7 @@ def report(args, setting, sites, measured, predicted):
     lines = [
         "# The masses predict pL's computational diffusion (10⁶ parameters, Fig. 4's chain)",
         "",
-        "Command: `" + " ".join(["python benchmarks/mass_diffusion.py", *sys.argv[1:]]) + "`",
-        "",
-        f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}.",
-        "",
+        *run_lines(),
         f"The chain: 1 006 110 parameters, P = {args.num_train}, T_paper = "
         f"{args.paper_temperature:g} (T = {setting['temperature']:g}, prior scale "
         f"{setting['prior_scale']:g}), Adam start (paper loss {setting['start_loss']:.4g}), "

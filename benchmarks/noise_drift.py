@@ -16,20 +16,20 @@ where nothing moved: sampling alone.
 
 Run from the repository root after ``pip install -e .``:
     python benchmarks/noise_drift.py [--moves 10000] [--spacing 500] [--burn-in N] [--out NAME]
-(about 10 minutes on 2 cores, 35 with ``--burn-in 100000``); writes
+(9 minutes on 2 cores, 26 with ``--burn-in 100000``, on the slower machine of
+docs/benchmarks.md); writes
 benchmarks/results/<NAME>.md (default ``noise_drift_1e6``, with the suffixes of
 ``mass_diffusion.py``).
 """
 
 import argparse
 import inspect
-import sys
 import time
 
 import jax
 import numpy as np
 from diffusion_scaling import RESULTS
-from environment import machine
+from environment import run_lines
 from jax import random
 from mass_diffusion import (
     add_chain_arguments,
@@ -118,10 +118,7 @@ def main():
         [
             "# How fast sigma^2 changes along the 10⁶ chain of Fig. 4",
             "",
-            "Command: `" + " ".join(["python benchmarks/noise_drift.py", *sys.argv[1:]]) + "`",
-            "",
-            f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}.",
-            "",
+            *run_lines(),
             f"The chain of `mass_diffusion.py` with these arguments: P = {args.num_train}, "
             f"T_paper = {args.paper_temperature:g}, Adam start, "
             + (
