@@ -202,7 +202,9 @@ class PseudoLangevin(MCMCKernel):
     :param float max_noise_ratio: :math:`r_\mathrm{max}`, the clamp on each :math:`r_i`
         after a re-estimate. Defaults to ``noise_ratio``, as in the reference.
     :param float reset_prob: :math:`p_\mathrm{reset}`, the probability that a re-estimate
-        resets every :math:`r_i = r` and redraws every momentum. Reference default 0.1.
+        resets every :math:`r_i = r` and redraws every momentum. Reference default 0.1. On a
+        small ReLU network the resets after warmup biased the output layer's :math:`|W|^2`
+        by 23-26 % against exact HMC, and ``0`` did not (``docs/benchmarks.md``).
     :param int min_grad_var_draws: minibatch gradients per round of the :math:`\sigma^2`
         estimate (and the minimum). Reference default 100.
     :param int max_grad_var_draws: maximum draws per estimate. Reference default 1000.
