@@ -16,8 +16,9 @@ seconds and their ratio to the bare gradient's, which takes out most of the mach
 
 Run, from the repository root after ``pip install -e .``:
     python benchmarks/compile_time.py [--sizes 1e4 1e5] [--repeats 5] [--out NAME]
-(about 3 minutes on 2 cores); writes benchmarks/results/<NAME>.md (default
-``compile_time``), with the commit of the package that was compiled.
+(about 5 minutes with ``--repeats 3`` on a slower 2-core machine); writes
+benchmarks/results/<NAME>.md (default ``compile_time``), with the commit of the package that
+was compiled.
 """
 
 import argparse
@@ -48,8 +49,9 @@ def programs(widths):
     """``{row label: thunk}``: each thunk traces a fresh program and returns its compile
     seconds."""
     X, y = kspin_data(random.key(0))
-    gen = potential_gen(mlp_model(widths), X, y, B)
-    init_params = initialize_model(random.key(1), mlp_model(widths), model_args=(X, y))[0].z
+    model = mlp_model(widths)
+    gen = potential_gen(model, X, y, B)
+    init_params = initialize_model(random.key(1), model, model_args=(X, y))[0].z
     key = random.key(2)
 
     def bare_row():
