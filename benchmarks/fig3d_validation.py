@@ -314,9 +314,10 @@ def main():
     parser.add_argument(
         "--out", default="fig3d", help="name of the table and plot in benchmarks/results/"
     )
-    parser.add_argument(
-        "--noise-ratio", type=float, help="the PseudoLangevin argument (default: the kernel's)"
-    )
+    for option in ("--noise-ratio", "--max-noise-ratio", "--reset-prob"):
+        parser.add_argument(
+            option, type=float, help="the PseudoLangevin argument (default: the kernel's)"
+        )
     parser.add_argument(
         "--replot", action="store_true", help="only redraw the plot from the saved results"
     )
@@ -326,7 +327,7 @@ def main():
 
     args.pl_options = {
         name: getattr(args, name)
-        for name in ("warmup_reestimate_interval", "noise_ratio")
+        for name in ("warmup_reestimate_interval", "noise_ratio", "max_noise_ratio", "reset_prob")
         if getattr(args, name) is not None
     }
 
