@@ -205,8 +205,8 @@ class PseudoLangevin(MCMCKernel):
         resets every :math:`r_i = r` and redraws every momentum. Reference default 0.1. On a
         small ReLU network the resets after warmup biased the output layer's :math:`|W|^2`
         by 23-26 % against exact HMC, and ``0`` did not, at the price of slower mixing
-        there; on an 11 160-parameter network the two agreed (``docs/parameters.md``,
-        ``docs/benchmarks.md``, "Mass resets against exact HMC").
+        there; on an 11 160-parameter network the two agreed with each other
+        (``docs/parameters.md``, ``docs/benchmarks.md``, "Mass resets against exact HMC").
     :param int min_grad_var_draws: minibatch gradients per round of the :math:`\sigma^2`
         estimate (and the minimum). Reference default 100.
     :param int max_grad_var_draws: maximum draws per estimate. Reference default 1000.
