@@ -24,10 +24,9 @@ was compiled.
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import jax
-from environment import package_version, run_lines
+from environment import write_results
 from jax import random
 from move_overhead import SIZES, B, kspin_data, mlp_model, potential_gen
 from numpyro.infer.util import initialize_model
@@ -120,19 +119,7 @@ def main():
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     text = table([row for size in args.sizes for row in bench(size, args.repeats)])
     print(text)
-    out = Path(__file__).parent / "results" / f"{args.out}.md"
-    out.write_text(
-        "\n".join(
-            [
-                "# Compile time of a move",
-                "",
-                *run_lines(),
-                f"Package: {package_version()}.",
-                "",
-                text,
-            ]
-        )
-    )
+    write_results(args.out, "Compile time of a move", text)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,14 @@ def run_lines() -> list:
         f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}.",
         "",
     ]
+
+
+def write_results(name: str, title: str, *lines: str) -> Path:
+    """Write ``benchmarks/results/<name>.md``: the ``title`` as a heading, :func:`run_lines`,
+    the :func:`package_version`, then ``lines`` (an empty one makes a blank line). Returns the
+    path."""
+    out = ROOT / "benchmarks" / "results" / f"{name}.md"
+    out.write_text(
+        "\n".join([f"# {title}", "", *run_lines(), f"Package: {package_version()}.", "", *lines])
+    )
+    return out

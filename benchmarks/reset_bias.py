@@ -36,12 +36,11 @@ benchmarks/results/<NAME>.md (default ``reset_bias``).
 
 import argparse
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from environment import package_version, run_lines
+from environment import write_results
 from numpyro.diagnostics import effective_sample_size
 from numpyro.infer import HMC, MCMC
 
@@ -164,24 +163,16 @@ def main():
             print(rows[-1][0], f"done, {time.perf_counter() - start:.0f} s", flush=True)
     text = table(reference, rows)
     print(text)
-    out = Path(__file__).parent / "results" / f"{args.out}.md"
-    out.write_text(
-        "\n".join(
-            [
-                "# Mass adaptation after warmup against exact HMC",
-                "",
-                *run_lines(),
-                f"Package: {package_version()}.",
-                "",
-                f"Network {WIDTHS}, ReLU on every hidden layer"
-                + (", linear output logits" if args.linear_output else " and on the output")
-                + f". Mean ± MCSE (z against HMC); HMC: {CHAINS} chains × {HMC_SAMPLES:,} draws; "
-                f"pL: {CHAINS} chains × ({WARMUP:,} warmup + {args.moves:,} moves), "
-                f"{KEPT:,} kept per chain.",
-                "",
-                text,
-            ]
-        )
+    write_results(
+        args.out,
+        "Mass adaptation after warmup against exact HMC",
+        f"Network {WIDTHS}, ReLU on every hidden layer"
+        + (", linear output logits" if args.linear_output else " and on the output")
+        + f". Mean ± MCSE (z against HMC); HMC: {CHAINS} chains × {HMC_SAMPLES:,} draws; "
+        f"pL: {CHAINS} chains × ({WARMUP:,} warmup + {args.moves:,} moves), "
+        f"{KEPT:,} kept per chain.",
+        "",
+        text,
     )
 
 
