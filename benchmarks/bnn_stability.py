@@ -34,7 +34,7 @@ from environment import ROOT, write_results
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.infer import MCMC
-from numpyro.infer.util import initialize_model
+from numpyro.infer.util import initialize_model, unconstrain_fn
 
 from numpyro_pl import PseudoLangevin
 
@@ -93,10 +93,10 @@ def scan(seeds, moves, X, y):
     return rows, first
 
 
-def unconstrained(samples, chain, move):
-    z = {k: v[chain, move] for k, v in samples.items() if k != "f"}
-    z["sigma"] = jnp.log(z["sigma"])  # HalfNormal: the support's transform is exp
-    return z
+def unconstrained(samples, chain, move, X, y):
+    """The latent values of one collected draw, back on the space the chain moves in."""
+    params = {k: v[chain, move] for k, v in samples.items() if k != "f"}
+    return unconstrain_fn(example.model, (X, y), {}, params)
 
 
 def trace(seed, chain, X, y):
@@ -120,7 +120,7 @@ def trace(seed, chain, X, y):
     full = initialize_model(jax.random.key(0), example.model, model_args=(X, y)).potential_fn
     blocked = handlers.block(example.model, hide=["y"])
     prior = initialize_model(jax.random.key(0), blocked, model_args=(X, y)).potential_fn
-    flat, unravel = ravel_pytree(unconstrained(samples, chain, 0))
+    flat, unravel = ravel_pytree(unconstrained(samples, chain, 0, X, y))
     names = np.concatenate([[k] * np.size(v) for k, v in sorted(unravel(flat).items())])
 
     def hessian_diagonal(potential):
@@ -129,7 +129,7 @@ def trace(seed, chain, X, y):
     full_diag, prior_diag = hessian_diagonal(full), hessian_diagonal(prior)
     rows = []
     for move in range(max(0, fault - 25), fault + 1):
-        f = ravel_pytree(unconstrained(samples, chain, move))[0]
+        f = ravel_pytree(unconstrained(samples, chain, move, X, y))[0]
         mass = ravel_pytree({k: fields["mass"][k][chain, move] for k in unravel(f)})[0]
         number = STEP_SIZE**2 * full_diag(f) / mass
         worst = int(jnp.argmax(number))

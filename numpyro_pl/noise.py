@@ -227,7 +227,7 @@ def estimate_grad_var(
     halves, grad_var, _, _ = lax.while_loop(cond_fn, body_fn, carry)
     return GradVarEstimate(
         grad_var,
-        halves[0].count + halves[1].count,
+        num_draws(halves),
         tuple(_welford_variance(h, floor) for h in halves),
     )
 
