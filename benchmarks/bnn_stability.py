@@ -19,7 +19,8 @@ also gives the prior's share of that H_ii (the Hessian of the potential with the
 blocked), the smallest mass, and how many components are above 4.
 
 Run, from the repository root after ``pip install -e .``:
-    python benchmarks/bnn_stability.py [--seeds 0 1 2 3 4 5 6 7] [--moves 2000] [--out NAME]
+    python benchmarks/bnn_stability.py [--seeds 0 1 2 3 4 5 6 7] [--moves 2000]
+        [--max-prior-stability default|off|NUMBER] [--out NAME]
 (about 5 minutes on 2 cores); writes benchmarks/results/<NAME>.md (default ``bnn_stability``).
 """
 
@@ -50,13 +51,14 @@ def data():
     return example.make_data(example.NUM_TRAIN, np.random.default_rng(0))
 
 
-def pl_mcmc(num_samples):
+def pl_mcmc(num_samples, bound):
     kernel = PseudoLangevin(
         example.model,
         batch_size=example.BATCH_SIZE,
         noise_ratio=example.NOISE_RATIO,
         step_size=STEP_SIZE,
         on_nonfinite="rollback",
+        **bound,
     )
     return MCMC(
         kernel,
@@ -72,11 +74,11 @@ def example_key(seed):
     return jax.random.split(jax.random.key(seed), 3)[0]  # as the example splits its key
 
 
-def scan(seeds, moves, X, y):
+def scan(seeds, moves, X, y, bound):
     """Rows of the seed table; and the (seed, chain) of the first chain with a fault."""
     rows, first = [], None
     for seed in seeds:
-        mcmc = pl_mcmc(moves)
+        mcmc = pl_mcmc(moves, bound)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mcmc.run(example_key(seed), X, y, extra_fields=("kinetic_temperature",))
@@ -99,9 +101,9 @@ def unconstrained(samples, chain, move, X, y):
     return unconstrain_fn(example.model, (X, y), {}, params)
 
 
-def trace(seed, chain, X, y):
+def trace(seed, chain, X, y, bound):
     """Rows of the move-by-move table of ``chain`` up to its first fault (warmup only)."""
-    mcmc = pl_mcmc(1)
+    mcmc = pl_mcmc(1, bound)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mcmc.warmup(
@@ -148,15 +150,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
     parser.add_argument("--moves", type=int, default=2000, help="moves after the warmup")
+    parser.add_argument(
+        "--max-prior-stability",
+        default="default",
+        help="the kernel's max_prior_stability: a number, 'off' (None: no mass bound) or "
+        "'default' (the kernel's default)",
+    )
     parser.add_argument("--out", default="bnn_stability", help="results file name")
     args = parser.parse_args()
     if args.moves < 1:
         parser.error("--moves must be at least 1")
+    bound = {}
+    if args.max_prior_stability == "off":
+        bound = {"max_prior_stability": None}
+    elif args.max_prior_stability != "default":
+        try:
+            bound = {"max_prior_stability": float(args.max_prior_stability)}
+        except ValueError:
+            parser.error("--max-prior-stability must be a number, 'off' or 'default'")
     X, y = data()
-    seed_rows, first = scan(args.seeds, args.moves, X, y)
+    seed_rows, first = scan(args.seeds, args.moves, X, y, bound)
+    setting = ", ".join(f"`{k}={v}`" for k, v in bound.items()) or "the kernel's defaults"
     lines = [
         f"The example's PseudoLangevin set-up, 2 vectorized chains, {WARMUP} warmup + "
-        f'{args.moves} moves, `on_nonfinite="rollback"`; T_kin over the moves after warmup.',
+        f'{args.moves} moves, `on_nonfinite="rollback"`, {setting}; T_kin over the moves '
+        "after warmup.",
         "",
         "| seed | chain | non-finite moves | T_kin / T, mean | T_kin / T, max |",
         "|---:|---:|---:|---:|---:|",
@@ -171,7 +189,7 @@ def main():
             "| move | T_kin / T | worst number | its site | its prior's part | smallest mass "
             f"| components above {STABLE:g} |",
             "|---:|---:|---:|---|---:|---:|---:|",
-            *trace(*first, X, y),
+            *trace(*first, X, y, bound),
             "",
         ]
     write_results(args.out, "Stability of the BNN example's chains", *lines)

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax, random
 
+from numpyro_pl.curvature import site_diagonal_curvature, stability_mass_bound
 from numpyro_pl.dynamics import (
     MoveCoefficients,
     drift,
@@ -156,6 +157,8 @@ def pl(
     potential_fn: Optional[Callable] = None,
     potential_fn_gen: Optional[Callable] = None,
     *,
+    prior_potential_fn_gen: Optional[Callable] = None,
+    max_prior_stability: Optional[float] = 0.04,
     temperature: float = 1.0,
     step_size: float = 1.0,
     friction: float = 0.1,
@@ -185,6 +188,10 @@ def pl(
         minibatch estimate of :math:`U(z)` whose minibatch is chosen by ``rng_key``.
     :param potential_fn_gen: alternatively, ``potential_fn_gen(*model_args, **model_kwargs)``
         returning such a function (NumPyro's ``dynamic_args`` convention).
+    :param prior_potential_fn_gen: ``prior_potential_fn_gen(*model_args, **model_kwargs)``
+        returning ``prior_potential_fn(z)``, the prior's part of :math:`U`; its curvature
+        bounds the masses from below (``max_prior_stability``,
+        :mod:`numpyro_pl.curvature`). ``None`` (default): no bound.
 
     :param str on_nonfinite: a move whose potential energy is non-finite sets ``diverging``
         and ``nonfinite`` either way. ``"raise"`` leaves the state as it is (the kernel
@@ -284,6 +291,15 @@ def pl(
             floor=grad_var_floor,
         )
 
+    def get_mass_bound(model_args, model_kwargs):
+        """``z -> min_mass`` from the prior's curvature at ``z``, or ``z -> None``."""
+        if prior_potential_fn_gen is None or max_prior_stability is None:
+            return lambda z: None
+        prior_fn = prior_potential_fn_gen(*model_args, **(model_kwargs or {}))
+        return lambda z: stability_mass_bound(
+            site_diagonal_curvature(prior_fn, z), step_size, max_prior_stability
+        )
+
     def coefficients(mass, grad_var):
         return move_coefficients(mass, compensated(grad_var), **dyn)
 
@@ -294,7 +310,9 @@ def pl(
         key_grad, key_estimate, key_momentum, rng_key = random.split(rng_key, 4)
         pe, grad = jax.value_and_grad(pe_fn)(init_params, key_grad)
         estimate_ = estimate(pe_fn, init_params, key_estimate)
-        mass_state = mass_init(estimate_.grad_var)
+        mass_state = mass_init(
+            estimate_.grad_var, get_mass_bound(model_args, model_kwargs)(init_params)
+        )
         momentum = start_half_momentum(
             key_momentum, grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
         )
@@ -319,7 +337,7 @@ def pl(
             rng_key=rng_key,
         )
 
-    def reestimate(state: PLState, pe_fn, rng_key, warmup) -> dict:
+    def reestimate(state: PLState, pe_fn, mass_bound, rng_key, warmup) -> dict:
         """New sigma^2 at ``state.z``, then masses and schedule; during warmup, and when the
         schedule asks for it, every component is reset to ``noise_ratio`` and every momentum
         redrawn. Returns the fields of ``state`` that change."""
@@ -330,6 +348,7 @@ def pl(
             estimate_.grad_var,
             key_mass,
             force_reset=warmup | state.schedule.reset,
+            min_mass=mass_bound(state.z),
         )
         fresh = start_half_momentum(
             key_momentum, state.z_grad, mass_state.mass, compensated(mass_state.grad_var), **dyn
@@ -350,6 +369,7 @@ def pl(
 
     def sample_kernel(state: PLState, model_args=(), model_kwargs=None) -> PLState:
         pe_fn = get_potential(model_args, model_kwargs)
+        mass_bound = get_mass_bound(model_args, model_kwargs)
         rng_key, key_batch, key_noise, key_adapt = random.split(state.rng_key, 4)
         # A re-estimate that the previous move made due comes first, so that the move itself
         # (drift, gradient, kick) compiles to one straight-line block.
@@ -365,7 +385,7 @@ def pl(
         # of a `lax.cond` copied 10% of a gradient at 10^6 parameters,
         # benchmarks/move_overhead.py).
         def reestimate_due(fields):
-            new = reestimate(state._replace(**fields), pe_fn, key_adapt, warmup)
+            new = reestimate(state._replace(**fields), pe_fn, mass_bound, key_adapt, warmup)
             return jax.tree.map(partial(jnp.where, due), new, fields)
 
         fields = {name: getattr(state, name) for name in reestimate_fields}

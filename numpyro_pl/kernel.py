@@ -229,6 +229,19 @@ class PseudoLangevin(MCMCKernel):
         white noise still matches their measured :math:`\sigma_i^2`. Default 1e-2; 0, with
         ``grad_var_floor`` at the reference's value, gives the reference rule (where it was
         unstable, and where it diffuses faster: ``docs/method.md``).
+    :param float max_prior_stability: :math:`s`: each mass is at least
+        :math:`\Delta t^2 \kappa_i / s`, with :math:`\kappa_i` the curvature of the part of
+        :math:`U` that no minibatch subsamples (the prior) along component :math:`i`, at the
+        position of each :math:`\sigma^2` estimate. The masses follow the minibatch noise,
+        which comes from the data term only; where it is small against a tight prior, a mass
+        matched to it makes the move unstable (a move is unstable where
+        :math:`\Delta t^2 \kappa_i / M_i > 4`) and the chain blows up. At the bound, the
+        move samples a harmonic well with :math:`1/(1 - s/4)` times its variance: the
+        default 0.04 keeps that within 1 %. A mass does not enter the target, so the bound
+        changes how fast a component moves, not what the chain samples, up to that
+        discretisation error. In (0, 4); ``None`` turns it off (the reference rule). With
+        ``potential_fn`` there is no prior to take the curvature from, and no bound. See
+        ``docs/method.md``.
     :param float hot_ratio: :math:`h`: every 100 moves the kinetic temperature of each site is
         checked, and a site above :math:`h T` makes the chain hot (a small site must pass
         the level that its equilibrium fluctuations reach with probability :math:`10^{-9}`
@@ -312,6 +325,7 @@ class PseudoLangevin(MCMCKernel):
         grad_var_criterion="rms",
         grad_var_floor=1e-8,
         relative_mass_floor=1e-2,
+        max_prior_stability=0.04,
         hot_ratio=1.5,
         reestimate_interval=5000,
         reestimate_interval_step=5000,
@@ -373,6 +387,8 @@ class PseudoLangevin(MCMCKernel):
                 )
             check_real("grad_var_floor", grad_var_floor, 0.0)
             check_real("relative_mass_floor", relative_mass_floor, 0.0, 1.0, low_open=False)
+            if max_prior_stability is not None:
+                check_real("max_prior_stability", max_prior_stability, 0.0, 4.0)
             if hot_ratio is not None:
                 check_real("hot_ratio", hot_ratio, 1.0)
             check_int("reestimate_interval", reestimate_interval, 1, most)
@@ -422,6 +438,7 @@ class PseudoLangevin(MCMCKernel):
             grad_var_criterion=grad_var_criterion,
             grad_var_floor=float(grad_var_floor),
             relative_mass_floor=float(relative_mass_floor),
+            max_prior_stability=None if max_prior_stability is None else float(max_prior_stability),
             hot_ratio=None if hot_ratio is None else float(hot_ratio),
             reestimate_interval=reestimate_interval,
             reestimate_interval_step=reestimate_interval_step,
@@ -485,6 +502,7 @@ class PseudoLangevin(MCMCKernel):
             self._postprocess_fn = built.postprocess_fn
             self._init_fn, self._sample_fn = pl(
                 potential_fn_gen=built.potential_fn_gen,
+                prior_potential_fn_gen=built.prior_potential_fn_gen,
                 chain_axis_name=chain_axis_name,
                 **self._core_kwargs,
             )

@@ -264,11 +264,11 @@ def mass_adaptation(
     the white noise, computed from the measured :math:`\sigma_i^2`, keeps the
     fluctuation-dissipation relation exact.
 
-    ``init(grad_var)`` sets every :math:`r_i = r` (``noise_ratio``) and
+    ``init(grad_var, min_mass=None)`` sets every :math:`r_i = r` (``noise_ratio``) and
     :math:`M_i = \sigma_i^2 \Delta t^2/(4 r T m_1^2)`.
 
-    ``update(state, grad_var_new, rng_key, force_reset=False)`` follows the reference
-    re-estimation rule:
+    ``update(state, grad_var_new, rng_key, force_reset=False, min_mass=None)`` follows the
+    reference re-estimation rule:
 
     - with probability ``reset_prob`` (:math:`p_\mathrm{reset}`), or always when
       ``force_reset`` is true (the warmup does this), it re-initialises every
@@ -279,24 +279,36 @@ def mass_adaptation(
       sets :math:`M_i = \sigma_i^2 \Delta t^2 / (4 T m_1^2 r_\mathrm{max})` and asks for that
       momentum to be redrawn.
 
+    Both then raise every mass below ``min_mass`` (a PyTree like ``grad_var``, or ``None``
+    for no bound; :func:`numpyro_pl.curvature.stability_mass_bound`) to it, recompute its
+    :math:`r_i` from the raised mass and, in ``update``, ask for its momentum to be redrawn.
+
     It returns ``(new_state, redraw)``, where ``redraw`` is a boolean PyTree marking the
     momenta to redraw. The white-noise amplitudes follow from ``mass`` and ``grad_var``
     (:mod:`numpyro_pl.dynamics`), so they are recomputed implicitly.
     """
 
-    def init(grad_var: ArrayTree) -> MassState:
+    def init(grad_var: ArrayTree, min_mass=None) -> MassState:
         floored = jax.tree.map(
             lambda s: jnp.maximum(s, relative_mass_floor * jnp.mean(s)), grad_var
         )
         ratio = jax.tree.map(lambda s: jnp.full_like(s, noise_ratio), grad_var)
         mass = mass_from_grad_var(floored, ratio, temperature, step_size, friction)
+        if min_mass is not None:
+            mass = jax.tree.map(jnp.maximum, mass, min_mass)
         ratio = noise_ratio_from_mass(grad_var, mass, temperature, step_size, friction)
         return MassState(mass, grad_var, ratio)
 
-    def update(state: MassState, grad_var_new: ArrayTree, rng_key: PRNGKey, force_reset=False):
+    def update(
+        state: MassState,
+        grad_var_new: ArrayTree,
+        rng_key: PRNGKey,
+        force_reset=False,
+        min_mass=None,
+    ):
         def reset(_):
             redraw = jax.tree.map(lambda s: jnp.ones(jnp.shape(s), bool), grad_var_new)
-            return init(grad_var_new), redraw
+            return init(grad_var_new, min_mass), redraw
 
         def rescale(_):
             ratio = jax.tree.map(
@@ -306,6 +318,14 @@ def mass_adaptation(
             ratio = jax.tree.map(lambda r: jnp.minimum(r, max_noise_ratio), ratio)
             clamped_mass = mass_from_grad_var(grad_var_new, ratio, temperature, step_size, friction)
             mass = jax.tree.map(jnp.where, redraw, clamped_mass, state.mass)
+            if min_mass is not None:
+                raised = jax.tree.map(lambda m, bound: bound > m, mass, min_mass)
+                mass = jax.tree.map(jnp.maximum, mass, min_mass)
+                bounded = noise_ratio_from_mass(
+                    grad_var_new, mass, temperature, step_size, friction
+                )
+                ratio = jax.tree.map(jnp.where, raised, bounded, ratio)
+                redraw = jax.tree.map(jnp.logical_or, redraw, raised)
             return MassState(mass, grad_var_new, ratio), redraw
 
         do_reset = force_reset | random.bernoulli(rng_key, reset_prob)

@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import random
-from numpyro.handlers import seed, substitute, trace
-from numpyro.infer.util import initialize_model
+from numpyro.handlers import block, seed, substitute, trace
+from numpyro.infer.util import initialize_model, potential_energy
 from numpyro.util import not_jax_tracer
 
 from numpyro_pl.types import PRNGKey
@@ -380,6 +380,11 @@ class MinibatchModel(NamedTuple):
     init_params: dict
     #: ``potential_fn_gen(*args, **kwargs)`` returning ``potential_fn(z, rng_key)``.
     potential_fn_gen: Callable
+    #: ``prior_potential_fn_gen(*args, **kwargs)`` returning ``prior_potential_fn(z)``: the
+    #: part of the potential energy that no minibatch subsamples (the priors, the Jacobians
+    #: of the transforms, factors outside the subsampled plates), with the observed sites of
+    #: those plates hidden by :func:`numpyro.handlers.block`; run on one fixed minibatch.
+    prior_potential_fn_gen: Callable
     #: NumPyro's ``postprocess_fn(*args, **kwargs)``: constrains the samples and computes the
     #: deterministic sites. It runs the model on one fixed minibatch, unless a deterministic
     #: site lies inside a subsampled plate, which needs the full data.
@@ -417,6 +422,26 @@ def _minibatch_potential_fn(full_gen, plates, expected, *model_args, **model_kwa
         return full_gen(*model_args, **kwargs)(z)
 
     return potential_fn
+
+
+def _in_minibatch(plates, msg) -> bool:
+    """An observed site inside a subsampled plate: a term of the minibatch likelihood."""
+    return (
+        msg["type"] == "sample"
+        and msg["is_observed"]
+        and any(frame.name in plates for frame in msg["cond_indep_stack"])
+    )
+
+
+def _prior_potential_fn(model, plates, minibatch, expected, *model_args, **model_kwargs):
+    prior_model = block(model, hide_fn=partial(_in_minibatch, plates))
+    kwargs = {**model_kwargs, INDICES_KWARG: minibatch}
+
+    def prior_potential_fn(z):
+        _check_params(z, expected)
+        return potential_energy(prior_model, model_args, kwargs, z)
+
+    return prior_potential_fn
 
 
 class CheckedPotential:
@@ -510,6 +535,7 @@ def minibatch_potential(
     return MinibatchModel(
         info.param_info.z,
         partial(_minibatch_potential_fn, info.potential_fn, plates, expected),
+        partial(_prior_potential_fn, wrapped, plates, minibatch, expected),
         partial(
             _postprocess_fn,
             info.postprocess_fn,

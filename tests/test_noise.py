@@ -321,3 +321,24 @@ def test_noiseless_component_gets_a_floored_mass_and_a_smaller_ratio():
     np.testing.assert_allclose(state.noise_ratio[2], 0.01 * 1e-8 / floor, rtol=1e-4)
     reference, _ = mass_adaptation(**ADAPT, relative_mass_floor=0.0)
     np.testing.assert_allclose(reference(grad_var).mass[2], state.mass[0] * 1e-8, rtol=1e-5)
+
+
+def test_mass_bound_raises_masses_recomputes_their_ratios_and_redraws_their_momenta():
+    """``min_mass`` (the prior's curvature, curvature.py) lifts only the masses below it."""
+    init, update = mass_adaptation(**ADAPT)
+    grad_var = jnp.array([1.0, 1.0])
+    free = init(grad_var)
+    bound = jnp.array([0.5, 4.0]) * free.mass
+    state = init(grad_var, bound)
+    np.testing.assert_array_equal(state.mass, [free.mass[0], bound[1]])
+    np.testing.assert_allclose(state.noise_ratio, [0.01, 0.0025], rtol=1e-6)
+    # below every mass, the bound changes nothing, bit for bit
+    same, _ = update(free, jnp.array([0.5, 2.0]), jax.random.key(0), min_mass=0.5 * free.mass)
+    plain, _ = update(free, jnp.array([0.5, 2.0]), jax.random.key(0))
+    np.testing.assert_array_equal(same.mass, plain.mass)
+    np.testing.assert_array_equal(same.noise_ratio, plain.noise_ratio)
+    # the rule keeps mass 0 (r halves); the bound lifts it and asks for its momentum
+    new, redraw = update(free, jnp.array([0.5, 1.0]), jax.random.key(0), min_mass=bound[::-1])
+    np.testing.assert_allclose(new.mass, [bound[1], free.mass[1]], rtol=1e-6)
+    np.testing.assert_allclose(new.noise_ratio, [0.005 / 4, 0.01], rtol=1e-6)
+    np.testing.assert_array_equal(redraw, [True, False])

@@ -64,8 +64,28 @@ def test_model_is_never_evaluated_on_the_full_data():
 
     built = minibatch_potential(jax.random.key(0), recording, model_args=(X, y), batch_size=B)
     built.potential_fn_gen(X, y)(built.init_params, jax.random.key(1))
+    jax.grad(built.prior_potential_fn_gen(X, y))(built.init_params)
     full = [traced for traced, n in rows if n == N]
-    assert len(rows) > 1 and full == [True], rows
+    assert len(rows) > 2 and full == [True], rows
+
+
+def hierarchical(X, y, with_likelihood=True):
+    sigma = numpyro.sample("sigma", dist.HalfNormal(1.0))
+    w = numpyro.sample("w", dist.Normal(0, sigma).expand([X.shape[1]]).to_event(1))
+    if with_likelihood:
+        with numpyro.plate("data", X.shape[0]) as idx:
+            numpyro.sample("y", dist.Normal(X[idx] @ w, 1.0), obs=y[idx])
+
+
+def test_prior_potential_is_the_potential_of_the_latent_sites_alone():
+    """Observations hidden; the constrained site's Jacobian kept (NumPyro's potential of the
+    model without its likelihood); the same for any data."""
+    X, y = data()
+    built = minibatch_potential(jax.random.key(0), hierarchical, model_args=(X, y), batch_size=B)
+    z = {"sigma": jnp.array(-0.7), "w": jnp.array([0.5, -1.0])}
+    prior_only = potential_energy(partial(hierarchical, with_likelihood=False), (X, y), {}, z)
+    np.testing.assert_allclose(built.prior_potential_fn_gen(X, y)(z), prior_only, rtol=1e-6)
+    np.testing.assert_allclose(built.prior_potential_fn_gen(X, 10 * y)(z), prior_only, rtol=1e-6)
 
 
 def with_deterministic(X, y, per_point):

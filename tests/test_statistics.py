@@ -6,6 +6,8 @@ mean, where A = X'X/s^2 + I/tau^2. Means must fall within 4 Monte Carlo standard
 (MCSE = exact sd / sqrt(ESS)) and standard deviations within 10%.
 """
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -103,3 +105,61 @@ def test_nuts_runs_the_same_model(data, temperature):
     mcmc.run(jax.random.key(1), X, y)
     samples = stacked(mcmc.get_samples(group_by_chain=True))
     check_against_exact(samples, *exact_posterior(X, y, temperature))
+
+
+TIGHT_PRIOR_SD, WEAK_NOISE_SD, TIGHT_N = 0.01, 1000.0, 1000
+
+
+def tight_prior(X, y=None):
+    """A prior far tighter than the data: the minibatch noise (sigma^2 ~ 0.01) would give
+    masses of ~100, where the prior's curvature of 10^4 needs at least 2500."""
+    w = numpyro.sample("w", dist.Normal(0.0, TIGHT_PRIOR_SD).expand([2]).to_event(1))
+    with numpyro.plate("data", X.shape[0]) as idx:
+        numpyro.sample("y", dist.Normal(X[idx] @ w, WEAK_NOISE_SD), obs=y[idx])
+
+
+@pytest.fixture(scope="module")
+def tight_prior_data():
+    key_x, key_y = jax.random.split(jax.random.key(7))
+    X = jax.random.normal(key_x, (TIGHT_N, 2))
+    return X, WEAK_NOISE_SD * jax.random.normal(key_y, (TIGHT_N,))
+
+
+def run_tight_prior(X, y, **kwargs):
+    kernel = PseudoLangevin(tight_prior, batch_size=BATCH, **kwargs)
+    mcmc = MCMC(kernel, num_warmup=1000, num_samples=100_000, progress_bar=False)
+    mcmc.run(jax.random.key(1), X, y)
+    return mcmc
+
+
+def test_without_the_mass_bound_a_tight_prior_blows_up(tight_prior_data):
+    with pytest.raises(Exception, match="non-finite potential energy"):
+        run_tight_prior(*tight_prior_data, max_prior_stability=None)
+
+
+DEFAULT_STABILITY = inspect.signature(PseudoLangevin).parameters["max_prior_stability"].default
+
+
+@pytest.mark.parametrize("stability", [1.0, DEFAULT_STABILITY])
+def test_mass_bound_samples_a_tight_prior_with_the_integrators_known_variance(
+    tight_prior_data, stability
+):
+    """Where the prior sets the curvature the mass sits at its bound, dt^2 kappa / M = s,
+    and the integrator samples a harmonic well with variance T / (kappa (1 - s/4))
+    (dynamics.py): 4/3 of the exact one at s = 1, 1.01 at s = 0.04. The second moment must
+    be within 4 MCSE of it, the MCSE from the ESS of w^2."""
+    X, y = tight_prior_data
+    mcmc = run_tight_prior(X, y, max_prior_stability=stability)
+    w = np.asarray(mcmc.get_samples()["w"], np.float64)
+    precision = np.eye(2) / TIGHT_PRIOR_SD**2 + np.asarray(X.T @ X, np.float64) / WEAK_NOISE_SD**2
+    cov = np.linalg.inv(precision)
+    mean = cov @ np.asarray(X.T @ y, np.float64) / WEAK_NOISE_SD**2
+    expected = mean**2 + np.diag(cov) / (1 - stability / 4)
+    squares = w**2
+    ess = np.asarray(effective_sample_size(squares[None]))
+    assert np.all(ess > 1000), ess
+    mcse = squares.std(axis=0) / np.sqrt(ess)
+    assert np.all(np.abs(squares.mean(axis=0) - expected) < 4 * mcse), (
+        squares.mean(axis=0) / expected,
+        mcse / expected,
+    )

@@ -87,7 +87,11 @@ REAL = {
     "grad_var_floor": (0.0, math.inf, True, True),
     "relative_mass_floor": (0.0, 1.0, False, True),
     "hot_ratio": (1.0, math.inf, True, True),
+    "max_prior_stability": (0.0, 4.0, True, True),
 }
+
+#: real arguments for which ``None`` is valid (it turns the feature off).
+OPTIONAL = {"hot_ratio", "max_prior_stability"}
 
 #: integer arguments: (low, high), inclusive, given the defaults of the others.
 INTEGER = {
@@ -147,7 +151,7 @@ def invalid_real(draw, name):
     low, high, low_open, high_open = REAL[name]
     kind = draw(st.sampled_from(["type", "float", "int", "numpy", "huge"]))
     if kind == "type":
-        return draw(NOT_A_NUMBER), TypeError
+        return draw(NOT_A_NUMBER.filter(lambda v: v is not None or name not in OPTIONAL)), TypeError
     if kind == "float":
         value = draw(st.floats(allow_nan=True, allow_infinity=True))
     elif kind == "int":
@@ -243,6 +247,9 @@ def valid_arguments(draw):
     kwargs["reset_prob"] = draw(st.floats(0.0, 1.0) | st.sampled_from([0, 1, Fraction(1, 3)]))
     kwargs["relative_mass_floor"] = draw(st.floats(0.0, 1.0, exclude_max=True))
     kwargs["hot_ratio"] = draw(st.none() | st.floats(1.0, exclude_min=True, allow_infinity=False))
+    kwargs["max_prior_stability"] = draw(
+        st.none() | st.floats(0.0, 4.0, exclude_min=True, exclude_max=True)
+    )
     min_draws = draw(st.integers(2, MOST))
     kwargs.update(
         batch_size=draw(st.integers(1, 10**6) | st.sampled_from([np.int64(7), np.uint8(3)])),
